@@ -1,0 +1,66 @@
+"""Entry point of the `emavfi` command.
+
+Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``.
+``EmavfiError`` (the user's mistakes) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from emavfi.errors import EmavfiError
+
+# name -> (module, one-line help). Modules are imported lazily so `emavfi --help` stays fast
+# and a broken optional dependency of one subcommand cannot break the others.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("emavfi.cli.demo", "interpolate the built-in sample and say where the result is"),
+    "pair": ("emavfi.cli.pair", "interpolate frames between two images"),
+    "interpolate": ("emavfi.cli.interpolate", "interpolate a video (higher frame rate or slow motion)"),
+    "train": ("emavfi.cli.train", "train a model from a YAML config"),
+    "eval": ("emavfi.cli.eval", "evaluate models on datasets (PSNR, SSIM, IE, LPIPS)"),
+    "data": ("emavfi.cli.data", "prepare, extract and check training data"),
+    "models": ("emavfi.cli.models", "list the registered models and engines"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emavfi", description="Video frame interpolation with EMA-VFI.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # subcommand not written yet
+                continue
+            raise
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except EmavfiError as exc:
+        print(f"emavfi {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"emavfi {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

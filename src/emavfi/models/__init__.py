@@ -1,0 +1,1 @@
+"""Model registry, networks and checkpoint formats."""
