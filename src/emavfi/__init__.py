@@ -1,0 +1,20 @@
+"""emavfi: video frame interpolation with EMA-VFI.
+
+Public API::
+
+    from emavfi import Interpolator, create_model, list_models, load_model
+"""
+
+from emavfi.interpolator import Interpolator
+from emavfi.models.registry import create_model, list_models
+
+
+def load_model(name_or_path, device="cpu"):
+    """A registry name with packaged weights, our .safetensors, or a published EMA-VFI .pkl."""
+    from emavfi.models.checkpoints import load_model as _load
+
+    return _load(name_or_path, device=device)
+
+
+__all__ = ["Interpolator", "create_model", "list_models", "load_model"]
+__version__ = "0.1.0"

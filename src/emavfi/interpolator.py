@@ -1,0 +1,196 @@
+"""The interpolation API: any frame size, any timesteps, any registered model or checkpoint.
+
+``Interpolator`` owns everything between user frames and a network: model resolution (registry
+name, checkpoint path or module), device and precision, replicate padding to the network's
+multiple, RGB/BGR order per checkpoint, batching of timesteps, flip test-time augmentation and the
+flow ``scale`` for very large frames.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emavfi.errors import EmavfiError
+from emavfi.models.registry import DEFAULT_MODEL, ModelSpec, get_spec, list_models
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu; an unavailable device raises EmavfiError."""
+    name = str(device)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EmavfiError(f"device {name!r} is not available (no CUDA GPU found); use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise EmavfiError("device 'mps' is not available on this machine; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise EmavfiError(f"unknown device {name!r} (use auto, cpu, cuda or mps)") from exc
+
+
+def load_any_model(model: str | Path | nn.Module | None, device: torch.device) -> nn.Module:
+    """A registry name, checkpoint path or module -> module in eval mode on ``device``."""
+    if model is None:
+        model = DEFAULT_MODEL
+    if isinstance(model, nn.Module):
+        module = model
+    elif isinstance(model, (str, Path)) and str(model) in list_models(learned=False):
+        from emavfi.models.registry import create_model
+
+        module = create_model(str(model))
+    else:
+        if not Path(model).suffix and not Path(model).exists():
+            get_spec(str(model))  # an unknown name fails here with a close-match hint
+        from emavfi.models.checkpoints import load_model
+
+        module = load_model(model, device="cpu")
+    return module.to(device).eval()
+
+
+class Interpolator:
+    """Synthesise frames between two frames with a model or engine.
+
+    Args:
+        model: registry name, checkpoint path, ``nn.Module`` or None (the default model).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        scale: estimate flow at this fraction of the resolution (e.g. 0.5 for 4K), refine at full.
+        precision: ``auto`` (fp16 autocast on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
+        tta: average with the prediction on horizontally and vertically flipped inputs.
+        batch_size: at most this many (pair, timestep) items per network call.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | nn.Module | None = None,
+        device: str | torch.device = "auto",
+        scale: float = 1.0,
+        precision: str = "auto",
+        tta: bool = False,
+        batch_size: int = 4,
+    ):
+        if not 0 < scale <= 1:
+            raise EmavfiError(f"scale must be in (0, 1], got {scale}")
+        if precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise EmavfiError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
+        self.device = resolve_device(device)
+        self.model = load_any_model(model, self.device)
+        self.spec: ModelSpec = getattr(self.model, "spec", None) or get_spec("blend")
+        self.name = self.spec.name if not isinstance(model, (str, Path)) else str(model)
+        self.scale = scale
+        self.tta = tta
+        self.batch_size = max(1, batch_size)
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" and self.spec.learned else "fp32"
+        self.precision = precision
+        params = inspect.signature(self.model.forward).parameters
+        self._takes_scale = "flow_scale" in params
+        if scale != 1 and not self._takes_scale:
+            log.info("model %s estimates no flow at reduced scale; --scale ignored", self.name)
+
+    # -- tensors ---------------------------------------------------------------------------
+    def __call__(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+        return self.interpolate(img0, img1, timesteps)
+
+    @torch.inference_mode()
+    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+        """img0, img1: (B, 3, H, W) or (3, H, W) RGB in [0, 1] (uint8 is scaled).
+
+        Returns one (B, 3, H, W) float RGB tensor in [0, 1] on the CPU per timestep.
+        """
+        img0, img1 = _as_batch(img0), _as_batch(img1)
+        if img0.shape != img1.shape:
+            raise EmavfiError(f"frames differ in size: {tuple(img0.shape[-2:])} vs {tuple(img1.shape[-2:])}")
+        times = [float(t) for t in timesteps]
+        for t in times:
+            if not 0 < t < 1:
+                raise EmavfiError(f"timestep {t} is outside (0, 1)")
+        if not self.spec.arbitrary_t and any(abs(t - 0.5) > 1e-6 for t in times):
+            raise EmavfiError(f"model {self.name} only synthesises the middle frame (t=0.5)")
+        img0, img1 = img0.to(self.device), img1.to(self.device)
+        batch = img0.shape[0]
+        # Every (pair, timestep) combination is one item; items go through the network in chunks.
+        items = [(t, b) for t in times for b in range(batch)]
+        outputs: dict[tuple[float, int], torch.Tensor] = {}
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            index = torch.tensor([b for _, b in chunk], device=self.device)
+            t = torch.tensor([t for t, _ in chunk], device=self.device, dtype=torch.float32)
+            pred = self._predict(img0[index], img1[index], t)
+            for k, key in enumerate(chunk):
+                outputs[key] = pred[k].float().cpu()
+        return [torch.stack([outputs[(t, b)] for b in range(batch)]) for t in times]
+
+    def _predict(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        pred = self._forward_padded(img0, img1, t)
+        if self.tta:
+            for dims in ((3,), (2,)):
+                flipped = self._forward_padded(img0.flip(dims), img1.flip(dims), t)
+                pred = pred + flipped.flip(dims)
+            pred = pred / 3
+        return pred.clamp(0, 1)
+
+    def _forward_padded(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h, w = img0.shape[-2:]
+        multiple = self.spec.pad_multiple
+        if self._takes_scale and self.scale != 1:
+            # Flow is estimated at ``scale``: the downscaled frame must still meet the multiple.
+            multiple = int(np.ceil(multiple / self.scale))
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        if pad_h or pad_w:
+            img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
+            img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
+        if self.spec.channel_order == "BGR":
+            img0, img1 = img0.flip(1), img1.flip(1)
+        kwargs = {"flow_scale": self.scale} if self._takes_scale else {}
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            pred = self.model(img0, img1, t, **kwargs)
+        if self.spec.channel_order == "BGR":
+            pred = pred.flip(1)
+        return pred[..., :h, :w].float()
+
+    # -- uint8 arrays ----------------------------------------------------------------------
+    def frames(self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]) -> list[np.ndarray]:
+        """HxWx3 uint8 RGB arrays -> one HxWx3 uint8 RGB array per timestep."""
+        a, b = _array_to_tensor(frame0), _array_to_tensor(frame1)
+        return [tensor_to_array(out[0]) for out in self.interpolate(a, b, timesteps)]
+
+
+def _as_batch(image: torch.Tensor) -> torch.Tensor:
+    if image.dtype == torch.uint8:
+        image = image.float() / 255
+    if image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise EmavfiError(f"expected frames of shape (B, 3, H, W), got {tuple(image.shape)}")
+    return image.float()
+
+
+def _array_to_tensor(frame: np.ndarray) -> torch.Tensor:
+    if frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise EmavfiError(f"expected an HxWx3 image, got shape {frame.shape}")
+    frame = frame[..., :3]
+    scale = 255.0 if frame.dtype == np.uint8 else 1.0
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / scale
+
+
+def tensor_to_array(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> HxWx3 uint8 (rounded)."""
+    return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous().numpy()

@@ -1,0 +1,67 @@
+"""`emavfi pair`: outputs, timesteps and every bad-input case of the foundation issue."""
+
+import cv2
+import numpy as np
+import pytest
+
+from emavfi.cli.main import main
+
+
+def _write(path, image):
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path):
+    rng = np.random.default_rng(0)
+    a = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
+    b = np.roll(a, 3, axis=1)
+    return _write(tmp_path / "a.png", a), _write(tmp_path / "b.png", b)
+
+
+def test_writes_one_png_per_timestep(pair, tmp_path):
+    out = tmp_path / "out"
+    assert main(["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--times", "0.25,0.5,0.75", "--model", "blend"]) == 0
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 3
+    a = cv2.imread(str(pair[0])).astype(float)
+    b = cv2.imread(str(pair[1])).astype(float)
+    first = cv2.imread(str(files[0])).astype(float)
+    assert np.abs(first - (0.75 * a + 0.25 * b)).max() <= 1
+
+
+def test_num_gives_evenly_spaced_frames(pair, tmp_path):
+    out = tmp_path / "o"
+    assert main(["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--num", "3", "--model", "classical"]) == 0
+    assert [p.name for p in sorted(out.glob("*.png"))] == [
+        "frame_001_t0.2500.png", "frame_002_t0.5000.png", "frame_003_t0.7500.png"
+    ]
+
+
+def test_grayscale_and_rgba_are_converted(tmp_path):
+    gray = _write(tmp_path / "g.png", np.full((16, 16), 100, np.uint8))
+    rgba = _write(tmp_path / "r.png", np.full((16, 16, 4), 200, np.uint8))
+    assert main(["pair", str(gray), str(rgba), "-o", str(tmp_path / "o"), "--model", "blend"]) == 0
+    assert cv2.imread(str(tmp_path / "o" / "frame_001_t0.5000.png")).shape == (16, 16, 3)
+
+
+def _fails(capsys, argv, text):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bad_inputs(pair, tmp_path, capsys):
+    a, b = map(str, pair)
+    out = str(tmp_path / "o")
+    _fails(capsys, ["pair", a, str(tmp_path / "missing.png"), "-o", out, "--model", "blend"], "not found")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    _fails(capsys, ["pair", a, str(junk), "-o", out, "--model", "blend"], "cannot decode")
+    small = _write(tmp_path / "small.png", np.zeros((8, 8, 3), np.uint8))
+    _fails(capsys, ["pair", a, str(small), "-o", out, "--model", "blend"], "differ in size")
+    _fails(capsys, ["pair", a, b, "-o", out, "--times", "0.5,1.2", "--model", "blend"], "outside (0, 1)")
+    _fails(capsys, ["pair", a, b, "-o", str(pair[0]), "--model", "blend"], "not a folder")
+    _fails(capsys, ["pair", a, b, "-o", out, "--model", "nope"], "unknown model")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.png"))
