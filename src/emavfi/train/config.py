@@ -100,7 +100,7 @@ class TrainConfig:
     # --- extra losses ---
     laplacian_weight: float = bounded(0.5, ge=0.0)
     flow_weight: float = bounded(0.01, ge=0.0)
-    flow_teacher: Literal["dis", "none"] = "dis"
+    flow_teacher: Literal["dis", "dis-fast", "none"] = "dis"
     vgg_weights_path: str | None = None
     # --- logging and outputs ---
     log_interval: int = bounded(20, ge=1)
