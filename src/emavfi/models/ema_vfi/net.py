@@ -1,0 +1,235 @@
+"""EMA-VFI (Zhang et al., CVPR 2023), wired the way the paper reads.
+
+1. ``encode``: the MotionFormer extracts appearance and motion features of both frames at once
+   (computed once per frame pair, whatever the number of timesteps);
+2. ``decode``: the flow heads estimate bidirectional flow and a fusion mask at time t, the
+   frames and their context features are backward-warped, the warped frames are blended by the
+   mask, and the refinement U-Net adds a residual.
+
+Frames are (B, 3, H, W) floats in [0, 1] in the channel order the weights were trained on (the
+published ones: BGR); H and W must be multiples of 32 (the Interpolator pads). Module names
+(``feature_bone``, ``block``, ``unet``) are the published checkpoints' names, so those load
+after ``convert_published`` strips the ``module.`` prefix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emavfi.errors import EmavfiError
+from emavfi.models.ema_vfi.feature_extractor import MotionFormer
+from emavfi.models.ema_vfi.flow_estimation import FlowHead, estimate_flow
+from emavfi.models.ema_vfi.fusion import DeformableFusion
+from emavfi.models.ema_vfi.refine import RefineUNet
+from emavfi.models.ema_vfi.warp import backward_warp, flow_pyramid
+
+FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
+
+
+@dataclass
+class InterpolationOutput:
+    """Everything the training losses supervise; shapes for a batch of B frames H x W.
+
+    pred (B, 3, H, W) in [0, 1]; flow (B, 4, H, W) in pixels (t->img0, t->img1); mask
+    (B, 1, H, W) = sigmoid fusion weight of warped img0; merged (B, 3, H, W) the blended warped
+    frames before refinement; flow_stages / merged_stages one (B, 4|3, H, W) per head, coarse
+    to fine (the last equals flow / merged).
+    """
+
+    pred: torch.Tensor
+    flow: torch.Tensor
+    mask: torch.Tensor
+    merged: torch.Tensor
+    flow_stages: list[torch.Tensor]
+    merged_stages: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
+class PairFeatures:
+    """Features of one frame pair, reusable for any number of timesteps.
+
+    appearance: five (2B, C_i, H/2**i, W/2**i) maps of ``[img0; img1]`` (warped as context);
+    flow_appearance / flow_motion: the features the flow heads read (the same objects unless
+    ``flow_scale < 1``, then those of ``flow_img0`` / ``flow_img1``, the downscaled frames).
+    """
+
+    appearance: list[torch.Tensor]
+    flow_appearance: list[torch.Tensor]
+    flow_motion: dict[int, torch.Tensor]
+    flow_img0: torch.Tensor
+    flow_img1: torch.Tensor
+
+
+def arch_dims(width: int, depths: list[int]) -> dict:
+    """The published ``init_model_config(F, W, depth)`` dimensions for ``F = width``."""
+    if width < 4 or width % 4:
+        raise EmavfiError(f"EMA-VFI width must be a multiple of 4 (>= 4), not {width}")
+    if len(depths) != 5 or min(depths) < 1:
+        raise EmavfiError(f"EMA-VFI depths must be five positive numbers, not {depths}")
+    embed_dims = [width * 2**i for i in range(5)]
+    motion_dims = [0, 0, 0, 8 * width // depths[3], 16 * width // depths[4]]
+    num_heads = [8 * width // 32, 16 * width // 32]
+    if num_heads[0] < 1 or motion_dims[3] % num_heads[0] or motion_dims[4] % num_heads[1]:
+        raise EmavfiError(f"EMA-VFI width {width} and depths {depths} give unusable heads")
+    return {"embed_dims": embed_dims, "motion_dims": motion_dims, "num_heads": num_heads}
+
+
+class EMAVFI(nn.Module):
+    """The EMA-VFI network.
+
+    Args:
+        width: F, channels of the first stage (published: 32 base, 16 small).
+        window_size: W, attention window at 1/8 and 1/16 scale (published: 7).
+        depths: blocks per stage (published: [2, 2, 2, 4, 4] base, [2, 2, 2, 2, 2] small).
+        deform_fusion: add the deformable fusion of the warped context (see fusion.py).
+    """
+
+    def __init__(
+        self,
+        width: int = 32,
+        window_size: int = 7,
+        depths: list[int] | tuple[int, ...] = (2, 2, 2, 4, 4),
+        deform_fusion: bool = False,
+    ) -> None:
+        super().__init__()
+        depths = list(depths)
+        dims = arch_dims(width, depths)
+        embed, motion = dims["embed_dims"], dims["motion_dims"]
+        self.feature_bone = MotionFormer(embed, motion, depths, dims["num_heads"], window_size)
+        head_dims = [2 * (motion[level] * depths[level] + embed[level]) for level in (4, 3)]
+        self.block = nn.ModuleList([
+            FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6),
+            FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
+        ])
+        self.unet = RefineUNet(2 * width)
+        self.fusion = DeformableFusion(embed) if deform_fusion else None
+        self.feature_bone.apply(_init_weights)
+        self.unet.apply(_init_weights)
+
+    def encode(
+        self, img0: torch.Tensor, img1: torch.Tensor, flow_scale: float = 1.0
+    ) -> PairFeatures:
+        """Features of the pair (B, 3, H, W) each; ``flow_scale`` < 1 also encodes them smaller."""
+        appearance, motion = self.feature_bone(img0, img1)
+        if flow_scale >= 1.0:
+            return PairFeatures(appearance, appearance, motion, img0, img1)
+        height, width = img0.shape[2:]
+        size = tuple(
+            max(FLOW_MULTIPLE, round(side * flow_scale / FLOW_MULTIPLE) * FLOW_MULTIPLE)
+            for side in (height, width)
+        )
+        small = F.interpolate(
+            torch.cat([img0, img1], 1), size=size, mode="bilinear", align_corners=False
+        )
+        small0, small1 = small[:, :3], small[:, 3:]
+        small_appearance, small_motion = self.feature_bone(small0, small1)
+        return PairFeatures(appearance, small_appearance, small_motion, small0, small1)
+
+    def decode(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep: float | torch.Tensor,
+        features: PairFeatures,
+        return_aux: bool = False,
+    ) -> torch.Tensor | InterpolationOutput:
+        """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features."""
+        batch = img0.shape[0]
+        t = _timestep_tensor(timestep, batch, img0)
+        flows, masks = estimate_flow(
+            self.block, features.flow_img0, features.flow_img1, t,
+            features.flow_appearance, features.flow_motion,
+        )
+        full_size = img0.shape[2:]
+        if features.flow_img0.shape[2:] != full_size:
+            flows = [_upscale_flow(flow, full_size) for flow in flows]
+            masks = [_upscale(mask, full_size) for mask in masks]
+        flow, mask = flows[-1], masks[-1]
+        warped0 = backward_warp(img0, flow[:, :2])
+        warped1 = backward_warp(img1, flow[:, 2:4])
+        weight0 = torch.sigmoid(mask)
+        merged = warped0 * weight0 + warped1 * (1 - weight0)
+        residual = self._refine(img0, img1, warped0, warped1, flow, mask, features.appearance)
+        pred = torch.clamp(merged + residual, 0, 1)
+        if not return_aux:
+            return pred
+        merged_stages = [
+            _blend(img0, img1, stage_flow, stage_mask)
+            for stage_flow, stage_mask in zip(flows[:-1], masks[:-1])
+        ] + [merged]
+        return InterpolationOutput(pred, flow, weight0, merged, flows, merged_stages)
+
+    def _refine(self, img0, img1, warped0, warped1, flow, mask, appearance) -> torch.Tensor:
+        """The U-Net's residual (B, 3, H, W) in [-1, 1]."""
+        batch = img0.shape[0]
+        flows = flow_pyramid(flow, len(appearance))
+        context0 = [backward_warp(a[:batch], f[:, :2]) for a, f in zip(appearance, flows)]
+        context1 = [backward_warp(a[batch:], f[:, 2:4]) for a, f in zip(appearance, flows)]
+        if self.fusion is not None:
+            context0, context1 = self.fusion(context0, context1, flows, mask)
+        inputs = torch.cat((img0, img1, warped0, warped1, mask, flow), 1)
+        return self.unet(inputs, context0, context1) * 2 - 1
+
+    def forward(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep: float | torch.Tensor = 0.5,
+        return_aux: bool = False,
+        flow_scale: float = 1.0,
+    ) -> torch.Tensor | InterpolationOutput:
+        """Interpolate (B, 3, H, W) frames at ``timestep``; see the model contract.
+
+        ``flow_scale`` < 1 estimates motion on frames resized by that factor (to a multiple of
+        16) and upsamples flow and mask; warping and refinement stay at full resolution.
+        """
+        features = self.encode(img0, img1, flow_scale)
+        return self.decode(img0, img1, timestep, features, return_aux)
+
+
+def _blend(img0, img1, flow, mask_logit) -> torch.Tensor:
+    weight0 = torch.sigmoid(mask_logit)
+    warped0 = backward_warp(img0, flow[:, :2])
+    return warped0 * weight0 + backward_warp(img1, flow[:, 2:4]) * (1 - weight0)
+
+
+def _upscale(x: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _upscale_flow(flow: torch.Tensor, size) -> torch.Tensor:
+    """Resize a (B, 4, h, w) flow to ``size``, scaling x and y values by the size ratios."""
+    ratio_y, ratio_x = size[0] / flow.shape[2], size[1] / flow.shape[3]
+    scale = flow.new_tensor([ratio_x, ratio_y, ratio_x, ratio_y]).view(1, 4, 1, 1)
+    return _upscale(flow, size) * scale
+
+
+def _timestep_tensor(timestep: float | torch.Tensor, batch: int, like: torch.Tensor):
+    """A float, 0-d, (B,) or (B, 1, 1, 1) timestep as a (B, 1, 1, 1) tensor like ``like``."""
+    t = torch.as_tensor(timestep, dtype=like.dtype, device=like.device)
+    if t.numel() == 1:
+        return t.reshape(1, 1, 1, 1).expand(batch, 1, 1, 1)
+    if t.numel() != batch:
+        raise ValueError(f"timestep has {t.numel()} values for a batch of {batch}")
+    return t.reshape(batch, 1, 1, 1)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """The published initialisation: truncated normal linears, fan-out normal convs."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+        nn.init.normal_(module.weight, 0, math.sqrt(2.0 / (fan_out // module.groups)))
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,50 @@
+"""Registry entries for EMA-VFI: the two published configurations and our own.
+
+Imported by ``emavfi.models.registry`` on first use (registering is this module's purpose).
+"""
+
+from __future__ import annotations
+
+from emavfi.models.ema_vfi.net import EMAVFI
+from emavfi.models.registry import ModelSpec, register_model
+
+PAD_MULTIPLE = 32  # five stride-2 stages in the refinement U-Net and the extractor
+
+
+def _arch(width: int, depths: list[int], window_size: int = 7) -> dict:
+    return {"width": width, "window_size": window_size, "depths": depths, "deform_fusion": False}
+
+
+register_model(ModelSpec(
+    name="ema-base",
+    builder=EMAVFI,
+    arch=_arch(32, [2, 2, 2, 4, 4]),
+    pad_multiple=PAD_MULTIPLE,
+    channel_order="BGR",
+    description="published EMA-VFI (ours.pkl, 65.7M params, BGR); load the .pkl by path",
+))
+register_model(ModelSpec(
+    name="ema-small",
+    builder=EMAVFI,
+    arch=_arch(16, [2, 2, 2, 2, 2]),
+    pad_multiple=PAD_MULTIPLE,
+    channel_order="BGR",
+    description="published EMA-VFI small (ours_small.pkl, 14.5M params, BGR); load by path",
+))
+register_model(ModelSpec(
+    name="ema-cpu",
+    builder=EMAVFI,
+    arch=_arch(8, [2, 2, 2, 2, 2]),
+    weights="ema_cpu.safetensors",
+    pad_multiple=PAD_MULTIPLE,
+    channel_order="RGB",
+    description="our CPU-sized EMA-VFI (F=8, 3.6M params, RGB), packaged weights",
+))
+register_model(ModelSpec(
+    name="ema-tiny",
+    builder=EMAVFI,
+    arch=_arch(4, [1, 1, 1, 2, 2]),
+    pad_multiple=PAD_MULTIPLE,
+    channel_order="RGB",
+    description="a minute EMA-VFI for tests (random weights)",
+))
