@@ -1,0 +1,110 @@
+"""The common vocabulary of every source: frame references, windows, frame loading.
+
+A *window* is two input frames plus one or more ground-truth frames between them, each with its
+timestep in (0, 1). A frame reference is either a `Path` to an image or a `VideoFrameRef`
+naming a frame of a video file; `load_frame` turns either into an ``HxWx3`` uint8 RGB array.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from emavfi.errors import EmavfiError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class VideoFrameRef:
+    """Frame ``index`` (0-based, in decoding order) of the video file ``path``."""
+
+    path: Path
+    index: int
+
+
+FrameRef = Union[Path, VideoFrameRef]
+
+
+@dataclass(frozen=True)
+class FrameWindow:
+    """Two input frames and the ground truth between them.
+
+    ``targets`` holds ``(timestep, frame)`` pairs with timesteps in (0, 1), 0 being ``inputs[0]``.
+    """
+
+    name: str
+    inputs: tuple[FrameRef, FrameRef]
+    targets: tuple[tuple[float, FrameRef], ...]
+
+
+def load_frame(ref: FrameRef) -> np.ndarray:
+    """Decode one frame: ``HxWx3`` uint8 RGB. Raises EmavfiError naming the file if it fails."""
+    if isinstance(ref, VideoFrameRef):
+        from emavfi.data.sources.video import load_video_frame
+
+        return load_video_frame(ref)
+    return read_image(Path(ref))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image file as ``HxWx3`` uint8 RGB (grey and alpha images are converted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmavfiError(f"image not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise EmavfiError(f"cannot decode image: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` as a Path, or EmavfiError naming it if it is not a folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise EmavfiError(f"{what} folder not found: {path}")
+    return path
+
+
+def frame_number(path: Path) -> int | None:
+    """The last integer in a file's stem (``frame0012.png`` -> 12), or None."""
+    numbers = re.findall(r"\d+", path.stem)
+    return int(numbers[-1]) if numbers else None
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders ``"2" < "10"`` (numbers compared as numbers)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, in frame-number (then natural) order."""
+    images = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(images, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, natural_key(p.name)))
+
+
+def gap_windows(
+    name: str, frames: list[FrameRef], gap: int, stride: int = 1
+) -> list[FrameWindow]:
+    """Windows over an evenly spaced frame sequence.
+
+    Inputs are ``gap`` frames apart (``gap=2``: triplets); the frames between are targets at
+    ``i / gap``. A new window starts every ``stride`` frames.
+    """
+    if gap < 2:
+        raise EmavfiError(f"gap must be at least 2 (one frame between the inputs), got {gap}")
+    if stride < 1:
+        raise EmavfiError(f"stride must be at least 1, got {stride}")
+    windows = []
+    for start in range(0, len(frames) - gap, stride):
+        targets = tuple((i / gap, frames[start + i]) for i in range(1, gap))
+        windows.append(
+            FrameWindow(f"{name}/{start}", (frames[start], frames[start + gap]), targets)
+        )
+    return windows

@@ -1,0 +1,192 @@
+"""Video files as a source: decoded with PyAV, split at scene cuts (PySceneDetect's content
+detector, fed the decoded frames), and cut into windows of inputs ``gap`` frames apart
+(``gap=2``: skip-one triplets) inside each scene.
+
+Frames are addressed by their index in decoding order (`VideoFrameRef`). Decoding is lazy:
+each process keeps a few open decoders and recent frames, so reading the windows in order
+decodes each frame about once; going backwards reopens the file (clips are short).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows
+from emavfi.errors import EmavfiError
+
+MAX_OPEN_DECODERS = 2
+MAX_CACHED_FRAMES = 32
+DETECT_WIDTH = 256  # the content detector works on small frames: faster, and cuts are coarse
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What one decoding pass learns about a video: its length, rate and scene cuts."""
+
+    frame_count: int
+    fps: float
+    cuts: tuple[int, ...]  # indices of the first frame of every scene after the first
+
+
+def _open(path: Path):
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise EmavfiError(f"cannot open video {path}: {exc}") from exc
+
+
+def iter_video_frames(path: Path):
+    """Yield every frame of the first video stream as ``HxWx3`` uint8 RGB."""
+    import av
+
+    container = _open(path)
+    try:
+        if not container.streams.video:
+            raise EmavfiError(f"no video stream in {path}")
+        try:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise EmavfiError(f"cannot decode video {path}: {exc}") from exc
+    finally:
+        container.close()
+
+
+def video_fps(path: Path) -> float:
+    """The average frame rate of the first video stream (25.0 if the file does not say)."""
+    container = _open(path)
+    try:
+        if not container.streams.video:
+            raise EmavfiError(f"no video stream in {path}")
+        rate = container.streams.video[0].average_rate
+        return float(rate) if rate else 25.0
+    finally:
+        container.close()
+
+
+class SceneCutDetector:
+    """PySceneDetect's ContentDetector fed frames one by one; `push` returns True at a cut."""
+
+    def __init__(self, fps: float, threshold: float = 27.0, min_scene_len: int = 3) -> None:
+        from scenedetect.common import FrameTimecode
+        from scenedetect.detectors import ContentDetector
+
+        self._timecode = FrameTimecode
+        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
+        self._fps = fps
+        self._index = 0
+
+    def push(self, frame: np.ndarray) -> bool:
+        """Feed the next ``HxWx3`` uint8 RGB frame; True if it starts a new scene."""
+        height, width = frame.shape[:2]
+        if width > DETECT_WIDTH:
+            frame = cv2.resize(frame, (DETECT_WIDTH, max(1, round(height * DETECT_WIDTH / width))))
+        bgr = np.ascontiguousarray(frame[:, :, ::-1])  # PySceneDetect expects OpenCV's BGR
+        cuts = self._detector.process_frame(self._timecode(self._index, self._fps), bgr)
+        self._index += 1
+        return bool(cuts) and self._index > 1
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoInfo:
+    path = Path(path_str)
+    fps = video_fps(path)
+    detector = SceneCutDetector(fps, threshold, min_scene_len)
+    cuts, count = [], 0
+    for count, frame in enumerate(iter_video_frames(path), start=1):
+        if detector.push(frame):
+            cuts.append(count - 1)
+    return VideoInfo(count, fps, tuple(cuts))
+
+
+def probe_video(path: Path, threshold: float = 27.0, min_scene_len: int = 3) -> VideoInfo:
+    """Decode ``path`` once: frame count, frame rate and scene cuts (cached per file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmavfiError(f"video not found: {path}")
+    return _probe(str(path.resolve()), path.stat().st_mtime, float(threshold), int(min_scene_len))
+
+
+def open_video(
+    path: Path, gap: int = 2, stride: int = 1, threshold: float = 27.0, min_scene_len: int = 3
+) -> list[FrameWindow]:
+    """Windows inside each scene of the video (no window spans a scene cut)."""
+    path = Path(path)
+    info = probe_video(path, threshold, min_scene_len)
+    bounds = [0, *info.cuts, info.frame_count]
+    windows: list[FrameWindow] = []
+    for scene, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        frames = [VideoFrameRef(path, index) for index in range(start, stop)]
+        scene_windows = gap_windows(f"{path.stem}/scene{scene:03d}", frames, gap, stride)
+        windows += scene_windows
+    if not windows:
+        raise EmavfiError(f"video too short for windows of gap {gap}: {path} ({info.frame_count} frames)")
+    return windows
+
+
+class _SequentialDecoder:
+    """An open video that hands out frames by index, decoding forward only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._frames = iter_video_frames(path)
+        self.next_index = 0
+
+    def get(self, index: int) -> np.ndarray:
+        for frame in self._frames:
+            self.next_index += 1
+            if self.next_index - 1 == index:
+                return frame
+        raise EmavfiError(f"video {self.path} has no frame {index} (it has {self.next_index})")
+
+    def close(self) -> None:
+        self._frames.close()
+
+
+class _DecoderCache:
+    """Per-process bounded cache of open decoders and recently decoded frames."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.decoders: OrderedDict[Path, _SequentialDecoder] = OrderedDict()
+        self.frames: OrderedDict[VideoFrameRef, np.ndarray] = OrderedDict()
+
+    def load(self, ref: VideoFrameRef) -> np.ndarray:
+        if ref in self.frames:
+            self.frames.move_to_end(ref)
+            return self.frames[ref]
+        decoder = self.decoders.pop(ref.path, None)
+        if decoder is None or decoder.next_index > ref.index:
+            if decoder is not None:
+                decoder.close()
+            decoder = _SequentialDecoder(ref.path)
+        self.decoders[ref.path] = decoder
+        while len(self.decoders) > MAX_OPEN_DECODERS:
+            self.decoders.popitem(last=False)[1].close()
+        frame = decoder.get(ref.index)
+        self.frames[ref] = frame
+        while len(self.frames) > MAX_CACHED_FRAMES:
+            self.frames.popitem(last=False)
+        return frame
+
+
+_cache: _DecoderCache | None = None
+
+
+def load_video_frame(ref: VideoFrameRef) -> np.ndarray:
+    """Frame ``ref.index`` of ``ref.path`` as ``HxWx3`` uint8 RGB (a copy the caller may edit)."""
+    global _cache
+    if _cache is None or _cache.pid != os.getpid():  # a forked DataLoader worker starts afresh
+        _cache = _DecoderCache()
+    if not Path(ref.path).is_file():
+        raise EmavfiError(f"video not found: {ref.path}")
+    return _cache.load(ref).copy()
