@@ -144,3 +144,134 @@ def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         "depths": depths,
         "deform_fusion": any(k.startswith("fusion.") for k in state),
     }
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A ready model (eval mode, on ``device``, ``model.spec`` set) from a name or a file.
+
+    Accepts a registry name (its packaged weights; engines need none), our ``.safetensors``
+    checkpoint, or a published EMA-VFI ``.pkl`` / ``.pth`` (architecture inferred from the
+    shapes, BGR input). Missing, corrupt or mismatched files raise EmavfiError (one line).
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if path.suffix.lower() == ".safetensors":
+        model = _load_ours(path)
+    elif path.suffix.lower() in _PUBLISHED_SUFFIXES:
+        model = _load_published(path)
+    elif path.exists() or os.sep in text or "/" in text:
+        raise EmavfiError(
+            f"{text}: unsupported checkpoint type (expected .safetensors, .pkl or .pth)"
+        )
+    else:
+        model = _load_registered(text)
+    return model.to(device).eval()
+
+
+def _load_registered(name: str) -> nn.Module:
+    spec = get_spec(name)
+    if not spec.learned:
+        return create_model(name)
+    if spec.weights is None:
+        raise EmavfiError(
+            f"model {name!r} has no packaged weights: pass a checkpoint file instead "
+            f"(.safetensors, or the published .pkl for {name})"
+        )
+    resource = resources.files("emavfi") / "weights" / spec.weights
+    if not resource.is_file():
+        raise EmavfiError(
+            f"packaged weights {spec.weights} for model {name!r} are missing from the "
+            "installation (emavfi/weights): reinstall, or pass a checkpoint file"
+        )
+    with resources.as_file(resource) as weights_path:
+        if spec.sha256 and _sha256(weights_path) != spec.sha256:
+            raise EmavfiError(f"packaged weights {spec.weights} fail their sha256 check")
+        return _load_ours(weights_path, expected_spec=name)
+
+
+def _load_ours(path: Path, expected_spec: str | None = None) -> nn.Module:
+    state, metadata = load_checkpoint(path)
+    name = metadata["spec"]
+    if expected_spec is not None and name != expected_spec:
+        raise EmavfiError(f"{path}: holds model {name!r}, expected {expected_spec!r}")
+    if name not in list_models(learned=True):
+        raise EmavfiError(f"{path}: unknown model {name!r} in checkpoint metadata")
+    arch = metadata["arch"]
+    try:
+        model = create_model(name, **arch)
+    except TypeError as exc:
+        raise EmavfiError(f"{path}: arch {arch} does not build model {name!r} ({exc})") from None
+    _load_state(model, state, path)
+    channel_order = metadata.get("channel_order", model.spec.channel_order)
+    if channel_order not in ("RGB", "BGR"):
+        raise EmavfiError(f"{path}: bad channel_order {channel_order!r} in metadata")
+    model.spec = dataclasses.replace(model.spec, channel_order=channel_order)
+    model.checkpoint_metadata = metadata
+    return model
+
+
+def _load_published(path: Path) -> nn.Module:
+    _require_file(path)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EmavfiError(f"{path}: not a PyTorch checkpoint that loads safely ({reason})") from None
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict) or not any(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise EmavfiError(f"{path}: not a checkpoint (no tensors in a state dict)")
+    state = convert_published(raw)
+    try:
+        arch = infer_published_arch(state)
+    except EmavfiError as exc:
+        raise EmavfiError(f"{path}: {exc}") from None
+    name = _closest_published(arch)
+    model = create_model(name, **arch)
+    _load_state(model, state, path)
+    exact = get_spec(name).arch == arch
+    spec_name = name if exact else f"{name}-like"
+    model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
+    logger.info("loaded published EMA-VFI %s (width %d, depths %s)", spec_name, arch["width"],
+                arch["depths"])
+    return model
+
+
+def _closest_published(arch: dict[str, Any]) -> str:
+    """The published spec with the nearest width (its builder and padding serve any width)."""
+    return min(_PUBLISHED_SPECS, key=lambda n: abs(get_spec(n).arch["width"] - arch["width"]))
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``load_state_dict(strict=True)`` with a one-line EmavfiError on any mismatch."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
+        problems = [
+            f"{label} {len(keys)} (e.g. {keys[0]})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                ("wrong shape", wrong))
+            if keys
+        ]
+        raise EmavfiError(
+            f"{path}: weights do not match model {name!r}: " + "; ".join(problems)
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise EmavfiError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise EmavfiError(f"checkpoint is not a file: {path}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

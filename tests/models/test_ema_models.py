@@ -1,0 +1,117 @@
+"""Every registered network builds and runs at a tiny size; the parts behave as documented."""
+
+import pytest
+import torch
+
+from emavfi.models.ema_vfi.attention import MotionFormerBlock
+from emavfi.models.ema_vfi.net import InterpolationOutput
+from emavfi.models.ema_vfi.warp import backward_warp
+from emavfi.models.registry import create_model, get_spec, list_models
+
+TINY = {"width": 4, "depths": [1, 1, 1, 2, 2]}
+
+
+def _tiny(name: str, **extra):
+    spec_arch = get_spec(name).arch
+    overrides = {k: v for k, v in TINY.items() if k in spec_arch}
+    return create_model(name, **overrides, **extra)
+
+
+def _frames(batch=2, height=64, width=96, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, 3, height, width, generator=generator),
+            torch.rand(batch, 3, height, width, generator=generator))
+
+
+@pytest.mark.parametrize("name", list_models(learned=True))
+def test_forward_shapes(name):
+    torch.manual_seed(0)
+    model = _tiny(name).eval()
+    img0, img1 = _frames()
+    with torch.no_grad():
+        pred = model(img0, img1, 0.5)
+        out = model(img0, img1, torch.tensor([0.3, 0.7]), return_aux=True)
+    assert pred.shape == img0.shape and 0 <= pred.min() and pred.max() <= 1
+    assert isinstance(out, InterpolationOutput)
+    assert out.flow.shape == (2, 4, 64, 96) and out.mask.shape == (2, 1, 64, 96)
+    assert out.merged.shape == img0.shape and len(out.flow_stages) == 2
+    assert torch.equal(out.flow_stages[-1], out.flow)
+    assert ((out.mask > 0) & (out.mask < 1)).all()
+
+
+def test_flow_scale_keeps_full_resolution_outputs():
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1, height=96, width=128)
+    with torch.no_grad():
+        full = model(img0, img1, 0.5, return_aux=True)
+        half = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5)
+    assert half.pred.shape == full.pred.shape and half.flow.shape == full.flow.shape
+    assert not torch.allclose(half.flow, full.flow)  # the motion really was estimated smaller
+
+
+def test_features_are_reused_across_timesteps():
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1)
+    with torch.no_grad():
+        features = model.encode(img0, img1)
+        for t in (0.25, 0.75):
+            assert torch.allclose(model.decode(img0, img1, t, features), model(img0, img1, t))
+
+
+def test_timestep_count_must_match_batch():
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=2)
+    with pytest.raises(ValueError):
+        model(img0, img1, torch.tensor([0.1, 0.2, 0.3]))
+
+
+def test_deform_fusion_adds_trainable_parameters():
+    torch.manual_seed(0)
+    plain = _tiny("ema-tiny", deform_fusion=False)
+    fused = _tiny("ema-tiny", deform_fusion=True)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(fused) > count(plain)
+    assert not any(k.startswith("fusion.") for k in plain.state_dict())
+    img0, img1 = _frames(batch=1)
+    out = fused(img0, img1, 0.5, return_aux=True)
+    (out.pred.mean() + out.merged.mean()).backward()
+    for level in fused.fusion.levels:
+        assert level.offset_mask.weight.grad.abs().sum() > 0
+        assert level.deform.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert plain(img0, img1, 0.5).shape == img0.shape
+
+
+def test_deform_fusion_starts_as_a_plain_convolution():
+    torch.manual_seed(0)
+    level = _tiny("ema-tiny", deform_fusion=True).fusion.levels[0]
+    context0, context1 = torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16)
+    fused0, fused1 = level(context0, context1, torch.randn(1, 4, 16, 16), torch.randn(1, 1, 16, 16))
+    plain = torch.nn.functional.conv2d(
+        torch.cat([context0, context1], 1), level.deform.weight, level.deform.bias, padding=1
+    )
+    assert torch.allclose(torch.cat([fused0 - context0, fused1 - context1], 1), plain, atol=1e-5)
+
+
+def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
+    width = 4096  # coordinates this large lose their fractions in 16-bit floats
+    source = torch.arange(width, dtype=torch.float32).view(1, 1, 1, width).repeat(1, 1, 2, 1)
+    flow = torch.zeros(1, 2, 2, width)
+    flow[:, 0] = 0.5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        warped = backward_warp(source, flow)
+    assert warped.dtype == torch.float32
+    expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
+    assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
+
+
+def test_attention_mask_cache_is_bounded_and_per_shape():
+    block = MotionFormerBlock(dim=8, motion_dim=8, num_heads=2, window_size=7, shift_size=3)
+    first = block.attention_mask(12, 16, torch.device("cpu"))
+    other = block.attention_mask(16, 12, torch.device("cpu"))
+    assert first.shape == other.shape and not torch.equal(first, other)
+    for size in range(8, 30):
+        block.attention_mask(size, size, torch.device("cpu"))
+    assert len(block._mask_cache) <= 8
