@@ -40,6 +40,7 @@ def test_all_timesteps_of_a_batch_in_chunks():
     for t, out in zip([0.25, 0.5, 0.75], outs):
         assert torch.allclose(out, torch.full_like(out, t))
     assert sum(c[0][0] for c in net.calls) == 9 and max(c[0][0] for c in net.calls) <= 4
+    assert all(c[1].numel() == c[0][0] for c in net.calls)
 
 
 def test_bgr_models_get_bgr_and_return_rgb():
@@ -92,3 +93,16 @@ def test_tta_averages_flipped_predictions():
     interp = Interpolator("blend", device="cpu", tta=True)
     a, b = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6)
     assert torch.allclose(interp(a, b, [0.4])[0], 0.6 * a + 0.4 * b, atol=1e-6)
+
+
+def test_network_encodes_once_for_all_timesteps():
+    from emavfi.models.registry import create_model
+
+    net = create_model("ema-tiny")
+    calls = []
+    original = net.encode
+    net.encode = lambda *a, **k: calls.append(1) or original(*a, **k)
+    interp = Interpolator(net, device="cpu")
+    outs = interp(torch.rand(1, 3, 40, 52), torch.rand(1, 3, 40, 52), [0.25, 0.5, 0.75])
+    assert len(calls) == 1 and [o.shape for o in outs] == [(1, 3, 40, 52)] * 3
+    assert not torch.allclose(outs[0], outs[2])  # the timestep reaches the network

@@ -122,29 +122,24 @@ class Interpolator:
         if not self.spec.arbitrary_t and any(abs(t - 0.5) > 1e-6 for t in times):
             raise EmavfiError(f"model {self.name} only synthesises the middle frame (t=0.5)")
         img0, img1 = img0.to(self.device), img1.to(self.device)
-        batch = img0.shape[0]
-        # Every (pair, timestep) combination is one item; items go through the network in chunks.
-        items = [(t, b) for t in times for b in range(batch)]
-        outputs: dict[tuple[float, int], torch.Tensor] = {}
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            index = torch.tensor([b for _, b in chunk], device=self.device)
-            t = torch.tensor([t for t, _ in chunk], device=self.device, dtype=torch.float32)
-            pred = self._predict(img0[index], img1[index], t)
-            for k, key in enumerate(chunk):
-                outputs[key] = pred[k].float().cpu()
-        return [torch.stack([outputs[(t, b)] for b in range(batch)]) for t in times]
+        outputs: list[list[torch.Tensor]] = [[] for _ in times]
+        # Pairs go through the network in chunks; each chunk is encoded once for all timesteps.
+        for start in range(0, img0.shape[0], self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            for k, pred in enumerate(self._predict(img0[chunk], img1[chunk], times)):
+                outputs[k].append(pred.float().cpu())
+        return [torch.cat(parts) for parts in outputs]
 
-    def _predict(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        pred = self._forward_padded(img0, img1, t)
+    def _predict(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+        preds = self._forward_padded(img0, img1, times)
         if self.tta:
             for dims in ((3,), (2,)):
-                flipped = self._forward_padded(img0.flip(dims), img1.flip(dims), t)
-                pred = pred + flipped.flip(dims)
-            pred = pred / 3
-        return pred.clamp(0, 1)
+                flipped = self._forward_padded(img0.flip(dims), img1.flip(dims), times)
+                preds = [p + f.flip(dims) for p, f in zip(preds, flipped)]
+            preds = [p / 3 for p in preds]
+        return [p.clamp(0, 1) for p in preds]
 
-    def _forward_padded(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _forward_padded(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
         h, w = img0.shape[-2:]
         multiple = self.spec.pad_multiple
         if self._takes_scale and self.scale != 1:
@@ -156,13 +151,21 @@ class Interpolator:
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
         if self.spec.channel_order == "BGR":
             img0, img1 = img0.flip(1), img1.flip(1)
-        kwargs = {"flow_scale": self.scale} if self._takes_scale else {}
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        batch = img0.shape[0]
+        preds = []
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            pred = self.model(img0, img1, t, **kwargs)
+            if hasattr(self.model, "encode") and hasattr(self.model, "decode"):
+                features = self.model.encode(img0, img1, self.scale)
+                for t in times:
+                    preds.append(self.model.decode(img0, img1, torch.full((batch,), t, device=img0.device), features))
+            else:
+                kwargs = {"flow_scale": self.scale} if self._takes_scale else {}
+                for t in times:
+                    preds.append(self.model(img0, img1, torch.full((batch,), t, device=img0.device), **kwargs))
         if self.spec.channel_order == "BGR":
-            pred = pred.flip(1)
-        return pred[..., :h, :w].float()
+            preds = [p.flip(1) for p in preds]
+        return [p[..., :h, :w].float() for p in preds]
 
     # -- uint8 arrays ----------------------------------------------------------------------
     def frames(self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]) -> list[np.ndarray]:
