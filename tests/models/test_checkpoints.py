@@ -1,0 +1,176 @@
+"""Checkpoints: our format round-trips, published layouts load, bad files fail in one line."""
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from emavfi.errors import EmavfiError
+from emavfi.models import checkpoints, registry
+from emavfi.models.checkpoints import (
+    convert_published,
+    infer_published_arch,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from emavfi.models.registry import ModelSpec, create_model, get_spec
+
+FIXTURES = Path("/work/shared/fixtures/ema_official")
+if not FIXTURES.is_dir():
+    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ema_official"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not present")
+
+
+def _published_state(keys_file: str) -> tuple[dict, dict]:
+    """A random state dict with exactly the published names and shapes, and the JSON."""
+    listing = json.loads((FIXTURES / keys_file).read_text())
+    state = {name: torch.empty(shape) for name, shape in listing["state_dict"].items()}
+    return state, listing
+
+
+def test_round_trip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ema-tiny")
+    path = save_checkpoint(model, tmp_path / "m.safetensors", training={"steps": 3, "psnr": 30.5})
+    assert os.listdir(tmp_path) == ["m.safetensors"]  # no temporary file left behind
+    loaded = load_model(path)
+    assert loaded.spec.name == "ema-tiny" and loaded.spec.arch == model.spec.arch
+    assert loaded.spec.channel_order == "RGB" and not loaded.training
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    _, metadata = load_checkpoint(path)
+    assert metadata["training"] == {"steps": 3, "psnr": 30.5} and metadata["spec"] == "ema-tiny"
+
+
+def test_save_unwraps_and_keeps_overrides(tmp_path):
+    model = create_model("ema-tiny", deform_fusion=True)
+    path = save_checkpoint(torch.nn.DataParallel(model), tmp_path / "w.safetensors")
+    state, metadata = load_checkpoint(path)
+    assert not any(k.startswith("module.") for k in state)
+    assert metadata["arch"]["deform_fusion"] is True
+    assert load_model(path).fusion is not None
+
+
+def test_convert_published_strips_wrappers_and_buffers():
+    tensor = torch.zeros(1)
+    state = {"module.a.weight": tensor, "_orig_mod.module.b.bias": tensor,
+             "module.feature_bone.block4.1.attn_mask": tensor,
+             "module.feature_bone.block4.1.HW": tensor, "c": tensor}
+    assert sorted(convert_published(state)) == ["a.weight", "b.bias", "c"]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name, keys_file", [("ema-small", "ours_small_keys.json"),
+                                             ("ema-base", "ours_keys.json")])
+def test_published_layouts_load_strictly(name, keys_file):
+    state, listing = _published_state(keys_file)
+    converted = convert_published(state)
+    assert infer_published_arch(converted) == get_spec(name).arch
+    model = create_model(name)
+    model.load_state_dict(converted, strict=True)
+    assert sum(p.numel() for p in model.parameters()) == listing["num_params"]
+
+
+@needs_fixtures
+def test_published_pkl_loads_by_path_as_bgr(tmp_path):
+    state, _ = _published_state("ours_small_keys.json")
+    torch.save({k: torch.randn(v.shape) * 0.01 for k, v in state.items()}, tmp_path / "s.pkl")
+    model = load_model(tmp_path / "s.pkl")
+    assert model.spec.name == "ema-small" and model.spec.channel_order == "BGR"
+    assert model.spec.pad_multiple == 32
+
+
+@needs_fixtures
+def test_tiny_published_file_loads():
+    model = load_model(FIXTURES / "tiny_F8.pkl")
+    assert model.spec.arch["width"] == 8 and model.spec.channel_order == "BGR"
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch EXPLOITED",))
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    tiny = create_model("ema-tiny").state_dict()
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "other_net.pkl")
+    torch.save({"a": 1, "b": "text"}, tmp_path / "no_tensors.pkl")
+    incomplete = {f"module.{k}": v for k, v in list(tiny.items())[:-3]}
+    torch.save(incomplete, tmp_path / "incomplete.pkl")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "bare.safetensors"))
+    return {
+        "missing": (tmp_path / "nope.pkl", "not found"),
+        "directory": (tmp_path, "unsupported"),
+        "garbage pkl": (_write_bytes(tmp_path / "g.pkl", b"not a pickle at all"), "not a"),
+        "code pkl": (_write_bytes(tmp_path / "x.pkl", pickle.dumps(_Exploit())), "safely"),
+        "other network": (tmp_path / "other_net.pkl", "not an EMA-VFI"),
+        "no tensors": (tmp_path / "no_tensors.pkl", "no tensors"),
+        "incomplete": (tmp_path / "incomplete.pkl", "do not match model"),
+        "corrupt safetensors": (_write_bytes(tmp_path / "c.safetensors", b"\x00" * 40), "not a"),
+        "no metadata": (tmp_path / "bare.safetensors", "without emavfi metadata"),
+        "bad extension": (_write_bytes(tmp_path / "w.onnx", b"x"), "unsupported"),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_bad_files_raise_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for case, (path, phrase) in _bad_files(tmp_path).items():
+        with pytest.raises(EmavfiError) as info:
+            load_model(path)
+        message = str(info.value)
+        assert phrase in message and "\n" not in message, (case, message)
+    assert not (tmp_path / "EXPLOITED").exists()
+
+
+def test_mismatched_safetensors_names_the_model(tmp_path):
+    model = create_model("ema-tiny")
+    path = save_checkpoint(model, tmp_path / "t.safetensors")
+    state, metadata = load_checkpoint(path)
+    state.pop(next(iter(state)))
+    meta = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in metadata.items()}
+    save_file(state, str(path), metadata=meta)
+    with pytest.raises(EmavfiError, match="'ema-tiny'.*missing 1"):
+        load_model(path)
+
+
+def test_unknown_name_and_weightless_specs():
+    with pytest.raises(EmavfiError, match="did you mean 'ema-tiny'"):
+        load_model("ema-tiy")
+    with pytest.raises(EmavfiError, match="no packaged weights"):
+        load_model("ema-small")
+
+
+def _packaged_spec(monkeypatch, tmp_path, sha256=None):
+    spec = ModelSpec(name="ema-pack", builder=get_spec("ema-tiny").builder,
+                     arch=get_spec("ema-tiny").arch, weights="pack.safetensors", sha256=sha256)
+    monkeypatch.setitem(registry._REGISTRY, "ema-pack", spec)
+    monkeypatch.setattr(checkpoints.resources, "files", lambda package: tmp_path)
+    (tmp_path / "weights").mkdir(exist_ok=True)
+    return tmp_path / "weights" / "pack.safetensors"
+
+
+def test_packaged_weights_missing(monkeypatch, tmp_path):
+    _packaged_spec(monkeypatch, tmp_path)
+    with pytest.raises(EmavfiError, match="missing from the installation"):
+        load_model("ema-pack")
+
+
+def test_packaged_weights_sha256_is_checked(monkeypatch, tmp_path):
+    target = _packaged_spec(monkeypatch, tmp_path, sha256="0" * 64)
+    save_checkpoint(create_model("ema-pack"), target)
+    with pytest.raises(EmavfiError, match="sha256"):
+        load_model("ema-pack")
+    _packaged_spec(monkeypatch, tmp_path, sha256=checkpoints._sha256(target))
+    assert load_model("ema-pack").spec.name == "ema-pack"
