@@ -59,30 +59,38 @@ class VideoResult:
     seconds: float
 
 
-def interpolate_video(input_path: str | Path, output_path: str | Path, interpolator: Callable,
-                      options: VideoOptions | None = None) -> VideoResult:
+def interpolate_video(input_path: str | Path, output_path: str | Path, interpolator: Callable | None = None,
+                      options: VideoOptions | None = None, *,
+                      make_interpolator: Callable[[], Callable] | None = None) -> VideoResult:
     """Interpolate ``input_path`` (video file or image folder) into ``output_path``.
 
     ``interpolator(img0, img1, timesteps)`` takes ``(B, 3, H, W)`` RGB [0, 1] tensors and returns
-    one such tensor per timestep (``emavfi.Interpolator`` does). Bad input raises EmavfiError.
+    one such tensor per timestep (``emavfi.Interpolator`` does). ``make_interpolator`` instead
+    builds it after the input and output are checked (so bad paths fail before a model loads).
+    Bad input raises EmavfiError; on any error or Ctrl-C nothing is left at ``output_path``.
     """
     options = options or VideoOptions()
     info, sink, timeline = prepare(input_path, output_path, options)
     started = clock.perf_counter()
-    frames = video_reader.read_frames(info, options.frame_interval)
-    writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
+    frames = writer = None
     try:
+        if interpolator is None:
+            interpolator = make_interpolator()
+        frames = video_reader.read_frames(info, options.frame_interval)
+        writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
         with torch.inference_mode():
             stats = _run(info, timeline, frames, writer, interpolator, options)
         writer.finish()
         sink.commit()
     except BaseException:
-        frames.close()
-        writer.abort()
+        if frames is not None:
+            frames.close()
+        if writer is not None:
+            writer.abort()
         sink.abort()
         raise
     seconds = clock.perf_counter() - started
-    log.info("wrote %s: %d frames from %d in %.1f s", output_path, sink.count, stats["input"], seconds)
+    log.debug("wrote %s: %d frames from %d in %.1f s", output_path, sink.count, stats["input"], seconds)
     return VideoResult(Path(output_path), stats["input"], sink.count, stats["synthesised"], stats["cuts"],
                        stats["duplicates"], seconds)
 

@@ -1,0 +1,102 @@
+"""`emavfi interpolate` end to end on tiny generated videos, checked with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emavfi.cli.main import main
+
+from .conftest import bar_frame, decode, make_video
+
+
+def run_cli(*args: str) -> int:
+    return main(["interpolate", *map(str, args), "--model", "blend", "--quiet"])
+
+
+def test_fps_exact_count_timestamps_and_audio_copied(clip: Path, tmp_path: Path):
+    out = tmp_path / "out.mp4"
+    assert run_cli(clip, "-o", out, "--fps", "30") == 0
+    times, images, facts = decode(out)
+    in_times, _, in_facts = decode(clip)
+    assert len(times) == 30  # 12 frames at 12 fps = 1 s -> 30 frames at 30 fps
+    assert times == pytest.approx([k / 30 for k in range(30)], abs=1e-3)
+    assert facts["streams"] == ["video", "audio"]
+    assert facts["audio"] == in_facts["audio"]  # packets copied unchanged: same count, bytes, length
+    assert images[0].shape == (48, 64, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]  # no temp left
+
+
+def test_factor_inserts_frames_and_fps_wins(clip: Path, tmp_path: Path):
+    out = tmp_path / "x3.mkv"
+    assert run_cli(clip, "-o", out, "--factor", "2") == 0
+    times, images, _ = decode(out)
+    assert len(times) == 36
+    # Matroska shifts every stream by the AAC priming delay (no negative times): compare offsets
+    assert [t - times[0] for t in times[:4]] == pytest.approx([0, 1 / 36, 2 / 36, 3 / 36], abs=1e-3)
+    # frame 1 is 1/3 of the way from input 0 to input 1: a blend, not a copy
+    src = [bar_frame(i, 64, 48) for i in range(2)]
+    expected = (2 * src[0].astype(float) + src[1]) / 3
+    assert np.abs(images[1].astype(float) - expected).mean() < 6
+    both = tmp_path / "both.mp4"
+    assert run_cli(clip, "-o", both, "--factor", "2", "--fps", "24") == 0
+    assert len(decode(both)[0]) == 24
+
+
+def test_variable_frame_rate_input(tmp_path: Path):
+    pts = [0, 1, 3, 4, 7, 8, 9, 12, 13, 15]  # irregular gaps in 1/12 s
+    src = make_video(tmp_path / "vfr.mp4", pts=pts, fps=12)
+    out = tmp_path / "cfr.mp4"
+    assert run_cli(src, "-o", out, "--fps", "24") == 0
+    times, images, _ = decode(out)
+    assert len(times) == 32  # span [0, 16/12) s at 24 fps
+    assert times == pytest.approx([k / 24 for k in range(32)], abs=1e-3)
+    # output 4 (t = 2/12 s) lies halfway between inputs at 1/12 and 3/12: a 50/50 blend
+    expected = (bar_frame(1, 64, 48).astype(float) + bar_frame(2, 64, 48)) / 2
+    assert np.abs(images[4].astype(float) - expected).mean() < 6
+
+
+def test_rotation_odd_size_and_frame_interval(tmp_path: Path):
+    src = make_video(tmp_path / "odd.mp4", width=63, height=47, rotation=90, count=13)
+    out = tmp_path / "odd_out.mp4"
+    assert run_cli(src, "-o", out, "--factor", "1", "--frame-interval", "2") == 0
+    times, _, facts = decode(out)
+    assert facts["size"] == (63, 47) and facts["rotation"] == 90
+    assert len(times) == 14  # 7 kept frames x 2
+
+
+def test_no_blending_across_a_cut(tmp_path: Path):
+    src = make_video(tmp_path / "cut.mp4", count=8, cut_at=4)
+    scenes = [bar_frame(3, 64, 48, 0), bar_frame(4, 64, 48, 1)]
+    out = tmp_path / "cut_out.mp4"
+    assert run_cli(src, "-o", out, "--factor", "3") == 0
+    _, images, _ = decode(out)
+    across = images[12:16]  # the outputs between input 3 and input 4
+
+    def nearest(img):
+        return min(np.abs(img.astype(float) - s).mean() for s in scenes)
+
+    assert max(nearest(img) for img in across) < 10  # each is one of the two frames, not a mix
+    blended = tmp_path / "blended.mp4"
+    assert run_cli(src, "-o", blended, "--factor", "3", "--no-scene-detect") == 0
+    assert nearest(decode(blended)[1][14]) > 20
+
+
+def test_image_folders_in_and_out(tmp_path: Path):
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), bar_frame(i, 64, 48)[..., ::-1])
+    out = tmp_path / "out_frames"
+    assert run_cli(folder, "-o", out, "--factor", "1", "--input-fps", "10") == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"frame_{i:06d}.png" for i in range(8)]
+    middle = cv2.imread(str(out / names[1]))[..., ::-1].astype(float)
+    assert np.abs(middle - (bar_frame(0, 64, 48).astype(float) + bar_frame(1, 64, 48)) / 2).max() <= 1
+    video = tmp_path / "from_frames.mp4"
+    assert run_cli(folder, "-o", video, "--fps", "20", "--input-fps", "10") == 0
+    assert len(decode(video)[0]) == 8
