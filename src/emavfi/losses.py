@@ -255,7 +255,8 @@ class TrainingLoss(nn.Module):
     L = w_char L_char(P, G) + w_vgg L_vgg(P, G) + w_color L_color(P, G) + w_grad L_grad(P, G)
         + w_temp L_temp + w_lap (L_lap(P, G) + 0.5 L_lap(M, G)) + w_flow L_flow
 
-    with ``M`` the model's intermediate merged frame (before refinement) and L_flow supervised by
+    with ``M`` the model's intermediate merged frames (each flow stage's blend, before
+    refinement; summed over ``merged_stages`` as the published recipe does) and L_flow supervised by
     the sample's ``flow`` weighted by ``flow_valid`` (ground truth or the DIS teacher).
     """
 
@@ -288,8 +289,8 @@ class TrainingLoss(nn.Module):
             terms["temporal"] = w.temporal * temporal_loss(preds, targets, batch["timesteps"], w.temporal_alpha)
         if w.laplacian > 0:
             lap = laplacian_pyramid_loss(pred, gt)
-            if getattr(output, "merged", None) is not None:
-                lap = lap + 0.5 * laplacian_pyramid_loss(output.merged.float(), gt)
+            for merged in _merged_stages(output):
+                lap = lap + 0.5 * laplacian_pyramid_loss(merged.float(), gt)
             terms["laplacian"] = w.laplacian * lap
         stages = _flow_stages(output)
         if w.flow > 0 and stages and "flow" in batch:
@@ -299,6 +300,12 @@ class TrainingLoss(nn.Module):
             raise EmavfiError("every loss weight is 0: nothing to train")
         total = torch.stack(list(terms.values())).sum()
         return total, {name: value.detach() for name, value in terms.items()}
+
+
+def _merged_stages(output: object) -> list[Tensor]:
+    stages = list(getattr(output, "merged_stages", None) or [])
+    merged = getattr(output, "merged", None)
+    return stages or ([merged] if merged is not None else [])
 
 
 def _flow_stages(output: object) -> list[Tensor]:

@@ -1,0 +1,146 @@
+"""The training run's data: the mixed training set, its DataLoader, and the validation items.
+
+Training samples come from ``emavfi.data.dataset.build_training_dataset`` (the sources mix and the
+augmentation keys of the config), wrapped with the DIS teacher (``teacher.py``) so that samples
+without ground-truth flow get teacher flows in the worker processes. Validation reads whole
+frames through ``emavfi.data.sources.open_source`` and ``load_frame``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
+
+from emavfi.errors import EmavfiError
+from emavfi.train.config import SourceSpec, TrainConfig
+from emavfi.train.distributed import DistInfo
+from emavfi.train.teacher import with_teacher
+
+logger = logging.getLogger(__name__)
+
+_NO_DATA_HINT = (
+    "make scene folders with `emavfi data extract VIDEO DST` or `emavfi data prepare-middlebury "
+    "SRC DST`, or train on synthetic scenes: --set 'sources=[{kind: synthetic, path: TEXTURE_DIR}]'"
+)
+
+
+@dataclass
+class ValItem:
+    """One validation window: inputs ``(1, 3, H, W)`` and ``(timestep, ground truth)`` pairs."""
+
+    name: str
+    img0: Tensor
+    img1: Tensor
+    targets: list[tuple[float, Tensor]]
+
+
+def check_sources_exist(sources: list[SourceSpec], key: str) -> None:
+    """EmavfiError (one line with a way out) when a source's path does not exist."""
+    for source in sources:
+        if source.path is not None and not Path(source.path).exists():
+            raise EmavfiError(f"training data not found: {source.path} (config key {key}); {_NO_DATA_HINT}")
+
+
+def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
+    """The mixed, augmented training set of ``cfg`` (teacher-wrapped unless ``flow_teacher: none``)."""
+    from emavfi.data.augment import AugmentConfig
+    from emavfi.data.dataset import build_training_dataset
+
+    sources = cfg.train_sources()
+    check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
+    jitter = cfg.color_jitter
+    augment = AugmentConfig(
+        crop_size=tuple(cfg.crop_size),
+        random_rotation=cfg.random_rotation,
+        horizontal_flip=cfg.horizontal_flip,
+        vertical_flip=cfg.vertical_flip,
+        temporal_reversal=cfg.temporal_reversal,
+        brightness=jitter.brightness,
+        contrast=jitter.contrast,
+        saturation=jitter.saturation,
+        hue=jitter.hue,
+        random_grayscale=cfg.random_grayscale,
+    )
+    specs = [{"kind": s.kind, "path": s.path, "weight": s.weight, **s.options} for s in sources]
+    dataset = build_training_dataset(specs, targets_per_sample=cfg.targets_per_sample, augment=augment, seed=seed)
+    if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
+        return dataset
+    return with_teacher(dataset, preset="fast" if cfg.flow_teacher == "dis-fast" else "medium")
+
+
+def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int) -> DataLoader:
+    """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank)."""
+    generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
+    iterable = isinstance(dataset, IterableDataset)
+    sampler = None
+    if info.enabled and not iterable:
+        sampler = DistributedSampler(dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    cuda = info.device.type == "cuda"
+    workers = cfg.workers
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=not iterable and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=cuda,
+        drop_last=True,
+        generator=generator,
+        prefetch_factor=4 if workers and cuda else None,
+        collate_fn=collate_samples,
+    )
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one epoch on one rank (distinct for every pair)."""
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % 2**63
+
+
+def collate_samples(samples: list[dict]) -> dict:
+    """Stack the tensors of the sample dicts; ``name`` becomes a list of strings."""
+    batch = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        batch[key] = torch.stack(values) if isinstance(values[0], Tensor) else values
+    if "timesteps" in batch and batch["timesteps"].dim() == 1:  # sources giving a scalar t
+        batch["timesteps"] = batch["timesteps"][:, None]
+    return batch
+
+
+def load_val_items(cfg: TrainConfig) -> list[ValItem]:
+    """Up to ``val_max_items`` windows of the validation sources (empty if none exist)."""
+    from emavfi.data.sources import load_frame, open_source
+
+    items: list[ValItem] = []
+    for source in cfg.validation_sources():
+        if source.path is None or not Path(source.path).exists():
+            logger.warning("validation data not found: %s", source.path)
+            continue
+        windows = open_source(source.kind, source.path, **source.options)
+        step = max(1, len(windows) // cfg.val_max_items)
+        for window in windows[::step][: cfg.val_max_items - len(items)]:
+            frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
+            targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+            items.append(ValItem(window.name, frame0, frame1, targets))
+    return items
+
+
+def val_items_from_dataset(dataset: Dataset, count: int) -> list[ValItem]:
+    """``count`` fixed samples of a (held-out seeded) training set, used when no validation data."""
+    items = []
+    samples = iter(dataset) if isinstance(dataset, IterableDataset) else (dataset[i] for i in range(len(dataset)))
+    for index, sample in zip(range(count), samples):
+        targets = [(float(t), gt[None]) for t, gt in zip(sample["timesteps"].reshape(-1), sample["targets"])]
+        items.append(ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets))
+    return items
+
+
+def _to_tensor(frame: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0
