@@ -169,7 +169,8 @@ def _example_html(results: EvalResults, evaluator: Evaluator, dataset: str, samp
     for key, caption, image in tiles + [(k, c, p) for k, c, p, _ in model_tiles] + [
             (f"{k}err", f"{c.split(':')[0]} error (0-{HEATMAP_MAX:g})", h) for k, c, _, h in model_tiles]:
         for kind, picture in (("full", image), ("crop", _zoom(image, box))):
-            name = f"{stem}_{key}_{kind}.png"
+            # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
+            name = f"{stem}_{key}_{kind}." + ("jpg" if kind == "full" else "png")
             write_image(images / name, picture)
             rows[kind].append(_figure(f"{images.name}/{name}", caption))
     top, left, h, w = box
@@ -196,7 +197,7 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
     """``outdir/report.html`` with its images in ``outdir/report_files/``; returns the HTML path."""
     images = outdir / "report_files"
     images.mkdir(parents=True, exist_ok=True)
-    for old in images.glob("*.png"):
+    for old in [*images.glob("*.png"), *images.glob("*.jpg")]:
         old.unlink()
     summary = results.summary()
     parts = [f"<!DOCTYPE html><html><head><meta charset=utf-8><title>emavfi evaluation</title>"
