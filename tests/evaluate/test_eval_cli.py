@@ -1,0 +1,110 @@
+"""`emavfi eval` end to end: blend vs classical on tiny triplets -> table, JSON, Markdown, HTML."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emavfi import metrics
+from emavfi.cli.main import main
+from emavfi.data.sources import load_frame, open_source
+
+
+def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_root: Path, capsys):
+    out = tmp_path / "out"
+    code = main(["eval", "--model", "blend", "--model", "classical", "--device", "cpu",
+                 "--dataset", f"triplet:{triplet_root}", "--dataset", f"middlebury:{middlebury_root}",
+                 "-o", str(out), "--examples", "1"])
+    assert code == 0
+    console = capsys.readouterr().out
+    for model in ("blend", "classical"):
+        assert re.search(rf"triplets\s+{model}\s+3\s", console)
+        assert re.search(rf"middlebury\s+{model}\s+2\s", console)
+
+    data = json.loads((out / "results.json").read_text())
+    samples = data["samples"]
+    assert len(samples) == (3 + 2) * 2
+    assert {s["model"] for s in samples} == {"blend", "classical"}
+    # Both models saw exactly the same samples.
+    by_model = {m: sorted((s["dataset"], s["sample"]) for s in samples if s["model"] == m) for m in ("blend", "classical")}
+    assert by_model["blend"] == by_model["classical"]
+    assert all(s["lpips"] is None for s in samples)
+    assert data["settings"]["metrics"]["lpips"].startswith("n/a")
+
+    # blend's figures are those of the plain average of the inputs, computed independently here.
+    window = open_source("triplet", triplet_root)[0]
+    f0, f1 = (load_frame(r).astype(np.float64) for r in window.inputs)
+    gt = load_frame(window.targets[0][1])
+    average = np.round((f0 + f1) / 2).astype(np.uint8)
+    blend = next(s for s in samples if s["model"] == "blend" and s["sample"] == window.name)
+    assert blend["psnr"] == pytest.approx(metrics.psnr(average, gt), abs=0.05)
+    assert blend["ssim"] == pytest.approx(metrics.ssim(average, gt), abs=1e-3)
+
+    summary = data["summary"]["triplets"]
+    blend_rows = [s["psnr"] for s in samples if s["model"] == "blend" and s["dataset"] == "triplets"]
+    assert summary["blend"]["psnr"] == pytest.approx(float(np.mean(blend_rows)))
+    assert summary["blend"]["count"] == 3 and summary["blend"]["ms_per_frame"] > 0
+    assert data["summary"]["overall"]["classical"]["count"] == 5
+
+    markdown = (out / "results.md").read_text()
+    assert markdown.startswith("| dataset | model |") and markdown.count("| classical |") == 3
+
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 2 * 4  # PSNR, SSIM, IE, time per dataset
+    images = re.findall(r'<img src="([^"]+)"', page)
+    # per dataset: 1 worst + 1 best, each inputs + gt + 2 models + 2 heatmaps, full and crop
+    assert len(images) == 2 * 2 * 7 * 2
+    assert all((out / src).is_file() for src in images)
+    assert "worst" in page and "best" in page and "classical error" in page
+
+
+def test_identical_prediction_writes_inf_psnr_as_text(tmp_path: Path, triplet_root: Path):
+    # A static scene: blend reproduces the ground truth exactly, PSNR is infinite.
+    for item in triplet_root.iterdir():
+        frame = (item / "frame_00.png").read_bytes()
+        for name in ("frame_01_gt.png", "frame_02.png"):
+            (item / name).write_bytes(frame)
+    out = tmp_path / "out"
+    assert main(["eval", "--model", "blend", "--device", "cpu", "--dataset", f"triplet:{triplet_root}",
+                 "-o", str(out), "--no-html"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert {s["psnr"] for s in data["samples"]} == {"inf"}
+    assert data["samples"][0]["ssim"] == pytest.approx(1.0) and data["samples"][0]["ie"] == 0.0
+    assert not (out / "report.html").exists()
+    assert "| inf |" in (out / "results.md").read_text()
+    assert not math.isnan(data["summary"]["triplets"]["blend"]["ssim"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--dataset", "triplet:/no/such/folder"], "triplet dataset not found"),
+     (["--dataset", "flow:/tmp"], "unknown dataset kind 'flow'"),
+     (["--dataset", "ucf101"], "needs --data-root"),
+     (["--dataset", "TRIPLETS", "--model", "no_such_model"], "unknown model"),
+     (["--dataset", "TRIPLETS", "--model", "missing/weights.safetensors"], "not found"),
+     (["--dataset", "TRIPLETS", "--lpips-weights", "/no/lpips.pth"], "LPIPS weights file not found"),
+     ([], "no dataset")],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, triplet_root: Path, tmp_path: Path, capsys):
+    args = [a.replace("TRIPLETS", f"triplet:{triplet_root}") for a in args]
+    out = tmp_path / "out"
+    assert main(["eval", "--device", "cpu", "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_eval_py_seed_defaults(tmp_path: Path, scenes_root: Path, monkeypatch, capsys):
+    """`python eval.py`: val_data_dir from config/train_config.yaml; default model if no best model."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--seed-defaults", "--device", "cpu"]) == 2
+    assert "validation folder data/processed/val not found" in capsys.readouterr().err
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "train_config.yaml").write_text(f"val_data_dir: {scenes_root}\nbatch_size: 2\n")
+    assert main(["eval", "--seed-defaults", "--device", "cpu", "--model", "blend"]) == 0
+    assert re.search(r"val\s+blend\s+3\s", capsys.readouterr().out)  # 5 frames -> 3 skip-one triplets
