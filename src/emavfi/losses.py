@@ -182,11 +182,17 @@ class VGGPerceptualLoss(nn.Module):
 
     def __init__(self, state_dict: dict[str, Tensor]) -> None:
         super().__init__()
-        from torchvision.models import vgg19
+        from torchvision.models.vgg import cfgs, make_layers
 
-        network = vgg19(weights=None)
-        network.load_state_dict(state_dict)
-        self.features = network.features[: self._LAYER_ENDS[-1]].eval().requires_grad_(False)
+        features = make_layers(cfgs["E"])[: self._LAYER_ENDS[-1]]  # VGG19's conv part, to relu4_4
+        prefix = "features."
+        wanted = {k: v for k, v in state_dict.items() if k.startswith(prefix)
+                  and int(k[len(prefix):].split(".")[0]) < self._LAYER_ENDS[-1]}
+        try:
+            features.load_state_dict({k[len(prefix):]: v for k, v in wanted.items()})
+        except RuntimeError:
+            raise EmavfiError("the VGG weights file does not hold torchvision vgg19 features") from None
+        self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

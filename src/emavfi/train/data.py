@@ -49,11 +49,11 @@ def check_sources_exist(sources: list[SourceSpec], key: str) -> None:
 
 def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     """The mixed, augmented training set of ``cfg`` (teacher-wrapped unless ``flow_teacher: none``)."""
+    sources = cfg.train_sources()
+    check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
     from emavfi.data.augment import AugmentConfig
     from emavfi.data.dataset import build_training_dataset
 
-    sources = cfg.train_sources()
-    check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
     jitter = cfg.color_jitter
     augment = AugmentConfig(
         crop_size=tuple(cfg.crop_size),

@@ -64,6 +64,7 @@ class Trainer:
         self.run_dir = Path(cfg.checkpoint_path)
         self.last_path = self.run_dir / "last.pt"
         seed_everything(cfg.seed + info.rank)
+        self.dataset = train_data.build_train_dataset(cfg, seed=cfg.seed + 1000 * info.rank)
         self.model = build_model(cfg).to(self.device)
         self.eval_model = build_model(cfg).to(self.device).eval().requires_grad_(False)
         self.spec = self.model.spec
@@ -76,7 +77,6 @@ class Trainer:
         self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.ddp_model = wrap_model(self.model, info)
         self.loss_fn = TrainingLoss(_loss_weights(cfg), VGGPerceptualLoss.create(cfg.vgg_weights_path) if cfg.vgg_weight > 0 else None).to(self.device)
-        self.dataset = train_data.build_train_dataset(cfg, seed=cfg.seed)
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = self.steps_per_epoch * cfg.num_epochs
         self.optimizer = make_optimizer(self.model, cfg)
