@@ -30,3 +30,22 @@ def scene_root(tmp_path: Path) -> Path:
             for index in range(1, count + 1):
                 write_rgb(root / split / scene / f"frame{index:04d}.png", numbered_frame(10 * index))
     return root
+
+
+def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` (HxWxC) sampled at ``x + flow(x)`` (HxWx2 pixels), bilinear, pixel centres at
+    integers (EMA-VFI's warp with align_corners=True); outside samples are NaN."""
+    import torch
+    import torch.nn.functional as F
+
+    height, width = flow.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    grid_x = (xs + flow[..., 0]) / (width - 1) * 2 - 1
+    grid_y = (ys + flow[..., 1]) / (height - 1) * 2 - 1
+    grid = torch.from_numpy(np.stack([grid_x, grid_y], axis=-1)[None])
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))[None]).float()
+    warped = F.grid_sample(tensor, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    result = warped[0].numpy().transpose(1, 2, 0)
+    outside = (np.abs(grid_x) > 1) | (np.abs(grid_y) > 1)
+    result[outside] = np.nan
+    return result
