@@ -92,6 +92,10 @@ def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise EmavfiError(f"unknown config key '{prefix}{key}'{hint}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise EmavfiError(f"config key '{prefix}{missing[0]}' is required")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in data.items():
