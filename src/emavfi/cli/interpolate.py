@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = interpolate_video(args.input, args.output, options=options, make_interpolator=make_interpolator)
     if not args.quiet:
-        print(f"{result.output}: {result.output_frames} frames ({result.synthesised} synthesised) from "
+        print(f"wrote {result.output.resolve()}: {result.output_frames} frames ({result.synthesised} synthesised) from "
               f"{result.input_frames} input frames, {result.cuts} scene cut(s), {result.duplicates} duplicate(s), "
               f"{result.seconds:.1f} s")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
+import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -68,7 +68,8 @@ class SequenceSink:
 
     def __init__(self, path: Path):
         self.path = path
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.resolve().parent))
+        self._tmp = _temp_path(path, "")
+        self._tmp.mkdir()
         self.count = 0
 
     def write(self, item: tuple[Fraction, np.ndarray]) -> None:
@@ -102,9 +103,8 @@ class VideoSink:
         import av
 
         self.path, self.info, self.time_base = path, info, time_base
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.partial-", suffix=path.suffix, dir=path.resolve().parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _temp_path(path, path.suffix)
+        tmp = str(self._tmp)
         self.count = 0
         self._source = None
         try:
@@ -209,6 +209,12 @@ class VideoSink:
         except Exception:  # noqa: BLE001 - the file is being thrown away anyway
             pass
         self._tmp.unlink(missing_ok=True)
+
+
+def _temp_path(path: Path, suffix: str) -> Path:
+    """A fresh hidden name next to ``path`` (same folder, so the final rename is atomic); created
+    by the writer itself so that it gets the usual permissions, unlike ``mkstemp``'s 0600."""
+    return path.resolve().parent / f".{path.stem}.partial-{secrets.token_hex(6)}{suffix}"
 
 
 def _format_for(path: Path) -> str | None:
