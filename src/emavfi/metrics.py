@@ -55,7 +55,9 @@ def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.clip(np.round(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _pair(pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
     pred8, gt8 = to_uint8(pred), to_uint8(gt)
     if pred8.shape != gt8.shape:
         raise EmavfiError(f"prediction {pred8.shape} and ground truth {gt8.shape} differ in size")
@@ -108,7 +110,9 @@ def ssim(pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor) -> floa
     pred8, gt8 = _pair(pred, gt)
     height, width = pred8.shape[:2]
     if height < SSIM_WINDOW or width < SSIM_WINDOW:
-        raise EmavfiError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {width}x{height}")
+        raise EmavfiError(
+            f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {width}x{height}"
+        )
     # (3, 1, H, W): each channel is an independent image.
     x = torch.from_numpy(pred8.astype(np.float64)).permute(2, 0, 1).unsqueeze(1)
     y = torch.from_numpy(gt8.astype(np.float64)).permute(2, 0, 1).unsqueeze(1)

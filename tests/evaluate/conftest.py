@@ -16,7 +16,7 @@ def moving_frame(position: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     background = cv2.GaussianBlur(rng.integers(0, 255, (*SIZE, 3), dtype=np.uint8), (5, 5), 0)
     frame = background.copy()
-    left = int(round(position))
+    left = round(position)
     frame[10:20, left : left + 10] = (230, 200, 40)
     return frame
 
@@ -27,13 +27,21 @@ def write_rgb(path: Path, image: np.ndarray) -> Path:
     return path
 
 
+@pytest.fixture(name="moving_frame")
+def moving_frame_fixture():
+    """The frame maker above, for tests that draw their own frames."""
+    return moving_frame
+
+
 @pytest.fixture
 def triplet_root(tmp_path: Path) -> Path:
     """``<id>/frame_00, frame_01_gt, frame_02`` (the UCF101 layout), three items."""
     root = tmp_path / "triplets"
     for item in range(3):
         for index, name in enumerate(("frame_00", "frame_01_gt", "frame_02")):
-            write_rgb(root / f"{item:03d}" / f"{name}.png", moving_frame(4 + 4 * index + item, seed=item))
+            write_rgb(
+                root / f"{item:03d}" / f"{name}.png", moving_frame(4 + 4 * index + item, seed=item)
+            )
     return root
 
 

@@ -17,9 +17,25 @@ from emavfi.data.sources import load_frame, open_source
 
 def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_root: Path, capsys):
     out = tmp_path / "out"
-    code = main(["eval", "--model", "blend", "--model", "classical", "--device", "cpu",
-                 "--dataset", f"triplet:{triplet_root}", "--dataset", f"middlebury:{middlebury_root}",
-                 "-o", str(out), "--examples", "1"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            "blend",
+            "--model",
+            "classical",
+            "--device",
+            "cpu",
+            "--dataset",
+            f"triplet:{triplet_root}",
+            "--dataset",
+            f"middlebury:{middlebury_root}",
+            "-o",
+            str(out),
+            "--examples",
+            "1",
+        ]
+    )
     assert code == 0
     console = capsys.readouterr().out
     for model in ("blend", "classical"):
@@ -31,7 +47,10 @@ def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_
     assert len(samples) == (3 + 2) * 2
     assert {s["model"] for s in samples} == {"blend", "classical"}
     # Both models saw exactly the same samples.
-    by_model = {m: sorted((s["dataset"], s["sample"]) for s in samples if s["model"] == m) for m in ("blend", "classical")}
+    by_model = {
+        m: sorted((s["dataset"], s["sample"]) for s in samples if s["model"] == m)
+        for m in ("blend", "classical")
+    }
     assert by_model["blend"] == by_model["classical"]
     assert all(s["lpips"] is None for s in samples)
     assert data["settings"]["metrics"]["lpips"].startswith("n/a")
@@ -46,7 +65,9 @@ def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_
     assert blend["ssim"] == pytest.approx(metrics.ssim(average, gt), abs=1e-3)
 
     summary = data["summary"]["triplets"]
-    blend_rows = [s["psnr"] for s in samples if s["model"] == "blend" and s["dataset"] == "triplets"]
+    blend_rows = [
+        s["psnr"] for s in samples if s["model"] == "blend" and s["dataset"] == "triplets"
+    ]
     assert summary["blend"]["psnr"] == pytest.approx(float(np.mean(blend_rows)))
     assert summary["blend"]["count"] == 3 and summary["blend"]["ms_per_frame"] > 0
     assert data["summary"]["overall"]["classical"]["count"] == 5
@@ -70,8 +91,23 @@ def test_identical_prediction_writes_inf_psnr_as_text(tmp_path: Path, triplet_ro
         for name in ("frame_01_gt.png", "frame_02.png"):
             (item / name).write_bytes(frame)
     out = tmp_path / "out"
-    assert main(["eval", "--model", "blend", "--device", "cpu", "--dataset", f"triplet:{triplet_root}",
-                 "-o", str(out), "--no-html"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "blend",
+                "--device",
+                "cpu",
+                "--dataset",
+                f"triplet:{triplet_root}",
+                "-o",
+                str(out),
+                "--no-html",
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "results.json").read_text())
     assert {s["psnr"] for s in data["samples"]} == {"inf"}
     assert data["samples"][0]["ssim"] == pytest.approx(1.0) and data["samples"][0]["ie"] == 0.0
@@ -82,15 +118,22 @@ def test_identical_prediction_writes_inf_psnr_as_text(tmp_path: Path, triplet_ro
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--dataset", "triplet:/no/such/folder"], "triplet dataset not found"),
-     (["--dataset", "flow:/tmp"], "unknown dataset kind 'flow'"),
-     (["--dataset", "ucf101"], "needs --data-root"),
-     (["--dataset", "TRIPLETS", "--model", "no_such_model"], "unknown model"),
-     (["--dataset", "TRIPLETS", "--model", "missing/weights.safetensors"], "not found"),
-     (["--dataset", "TRIPLETS", "--lpips-weights", "/no/lpips.pth"], "LPIPS weights file not found"),
-     ([], "no dataset")],
+    [
+        (["--dataset", "triplet:/no/such/folder"], "triplet dataset not found"),
+        (["--dataset", "flow:/tmp"], "unknown dataset kind 'flow'"),
+        (["--dataset", "ucf101"], "needs --data-root"),
+        (["--dataset", "TRIPLETS", "--model", "no_such_model"], "unknown model"),
+        (["--dataset", "TRIPLETS", "--model", "missing/weights.safetensors"], "not found"),
+        (
+            ["--dataset", "TRIPLETS", "--lpips-weights", "/no/lpips.pth"],
+            "LPIPS weights file not found",
+        ),
+        ([], "no dataset"),
+    ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message, triplet_root: Path, tmp_path: Path, capsys):
+def test_bad_input_is_one_line_and_exit_2(
+    args, message, triplet_root: Path, tmp_path: Path, capsys
+):
     args = [a.replace("TRIPLETS", f"triplet:{triplet_root}") for a in args]
     out = tmp_path / "out"
     assert main(["eval", "--device", "cpu", "-o", str(out), *args]) == 2
@@ -105,6 +148,41 @@ def test_eval_py_seed_defaults(tmp_path: Path, scenes_root: Path, monkeypatch, c
     assert main(["eval", "--seed-defaults", "--device", "cpu"]) == 2
     assert "validation folder data/processed/val not found" in capsys.readouterr().err
     (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "train_config.yaml").write_text(f"val_data_dir: {scenes_root}\nbatch_size: 2\n")
+    (tmp_path / "config" / "train_config.yaml").write_text(
+        f"val_data_dir: {scenes_root}\nbatch_size: 2\n"
+    )
     assert main(["eval", "--seed-defaults", "--device", "cpu", "--model", "blend"]) == 0
-    assert re.search(r"val\s+blend\s+3\s", capsys.readouterr().out)  # 5 frames -> 3 skip-one triplets
+    assert re.search(
+        r"val\s+blend\s+3\s", capsys.readouterr().out
+    )  # 5 frames -> 3 skip-one triplets
+
+
+def test_eval_py_prefers_the_best_checkpoint(
+    tmp_path: Path, scenes_root: Path, monkeypatch, capsys
+):
+    from emavfi.models.checkpoints import save_checkpoint
+    from emavfi.models.registry import create_model
+
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(create_model("ema-tiny"), tmp_path / "best_ema_vfi.safetensors")
+    assert (
+        main(
+            [
+                "eval",
+                "--seed-defaults",
+                "--device",
+                "cpu",
+                "--dataset",
+                f"scenes:{scenes_root}",
+                "--limit",
+                "1",
+                "-o",
+                "out",
+                "--no-html",
+            ]
+        )
+        == 0
+    )
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["models"] == ["best_ema_vfi"]
+    assert data["settings"]["models"]["best_ema_vfi"]["spec"] == "ema-tiny"

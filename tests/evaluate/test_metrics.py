@@ -40,7 +40,9 @@ def test_psnr_of_gaussian_noise_is_near_analytic():
     gt = np.full((128, 128, 3), 128, np.uint8)
     noise = np.round(rng.normal(0, 5.0, gt.shape))
     pred = np.clip(gt + noise, 0, 255).astype(np.uint8)
-    expected = 10 * math.log10(255**2 / 25.0)  # sigma 5 -> MSE ~25 (+1/12 rounding is already inside)
+    expected = 10 * math.log10(
+        255**2 / 25.0
+    )  # sigma 5 -> MSE ~25 (+1/12 rounding is already inside)
     assert metrics.psnr(pred, gt) == pytest.approx(expected, abs=0.1)
 
 
@@ -55,10 +57,18 @@ def test_float_prediction_is_rounded_to_8_bit():
 @pytest.mark.parametrize("seeds", [(3, 4), (5, 6)])
 def test_ssim_matches_scikit_image(seeds):
     a, b = _image(seeds[0]), _image(seeds[1])
-    noisy = np.clip(a.astype(int) + np.random.default_rng(9).integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(
+        a.astype(int) + np.random.default_rng(9).integers(-20, 21, a.shape), 0, 255
+    ).astype(np.uint8)
     for other in (b, noisy):
         reference = structural_similarity(
-            a, other, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=2
+            a,
+            other,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
+            channel_axis=2,
         )
         assert metrics.ssim(a, other) == pytest.approx(reference, abs=1e-9)
 

@@ -13,7 +13,12 @@ from emavfi.evaluate.suites import KINDS, Suite, load_windows, parse_suite, uniq
 
 def test_kind_and_path_are_parsed(triplet_root: Path):
     suite = parse_suite(f"triplet:{triplet_root}", limit=2)
-    assert (suite.kind, suite.path, suite.name, suite.limit) == ("triplet", triplet_root, "triplets", 2)
+    assert (suite.kind, suite.path, suite.name, suite.limit) == (
+        "triplet",
+        triplet_root,
+        "triplets",
+        2,
+    )
 
 
 def test_preset_needs_a_data_root(tmp_path: Path, triplet_root: Path):
@@ -26,8 +31,11 @@ def test_preset_needs_a_data_root(tmp_path: Path, triplet_root: Path):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("nosuch:/tmp", "unknown dataset kind 'nosuch'"), ("ucf", "neither KIND:PATH"),
-     ("triplet:/does/not/exist", "triplet dataset not found: /does/not/exist")],
+    [
+        ("nosuch:/tmp", "unknown dataset kind 'nosuch'"),
+        ("ucf", "neither KIND:PATH"),
+        ("triplet:/does/not/exist", "triplet dataset not found: /does/not/exist"),
+    ],
 )
 def test_bad_suites_are_one_line_errors(text: str, message: str):
     with pytest.raises(EmavfiError, match=message) as info:
@@ -47,8 +55,13 @@ def test_repeated_names_get_suffixes(triplet_root: Path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_loads(kind: str, request):
-    fixture = {"middlebury": "middlebury_root", "triplet": "triplet_root", "vimeo": "vimeo_root",
-               "scenes": "scenes_root", "video": "video_file"}[kind]
+    fixture = {
+        "middlebury": "middlebury_root",
+        "triplet": "triplet_root",
+        "vimeo": "vimeo_root",
+        "scenes": "scenes_root",
+        "video": "video_file",
+    }[kind]
     path = request.getfixturevalue(fixture)
     windows = load_windows(parse_suite(f"{kind}:{path}"))
     assert windows

@@ -24,22 +24,55 @@ SEED_BEST_MODEL = "best_ema_vfi.safetensors"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", action="append", metavar="NAME_OR_PATH",
-                        help="registry name (blend, classical, ema-cpu ...) or checkpoint; repeat to compare "
-                             "(default: the default model)")
-    parser.add_argument("--dataset", action="append", metavar="KIND:PATH",
-                        help=f"dataset to evaluate on, repeatable; KIND is one of {', '.join(KINDS)}, or a preset "
-                             f"({', '.join(PRESETS)}) found under --data-root")
-    parser.add_argument("-o", "--output", metavar="OUTDIR",
-                        help="write results.json, results.md and report.html (with report_files/) here")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate at most N samples per dataset")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--data-root", metavar="DIR", help="folder holding the preset datasets (middlebury/, ucf101/)")
-    parser.add_argument("--lpips-weights", metavar="PATH",
-                        help="LPIPS linear layers (+ optional net.* backbone) as .pth or .safetensors")
-    parser.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex", help="LPIPS backbone (default: alex)")
-    parser.add_argument("--examples", type=int, default=2, metavar="N",
-                        help="worst and best samples shown per dataset in the HTML report (default: 2)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME_OR_PATH",
+        help="registry name (blend, classical, ema-cpu ...) or checkpoint; repeat to compare "
+        "(default: the default model)",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        metavar="KIND:PATH",
+        help=f"dataset to evaluate on, repeatable; KIND is one of {', '.join(KINDS)}, or a preset "
+        f"({', '.join(PRESETS)}) found under --data-root",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTDIR",
+        help="write results.json, results.md and report.html (with report_files/) here",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="evaluate at most N samples per dataset"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    parser.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="folder holding the preset datasets (middlebury/, ucf101/)",
+    )
+    parser.add_argument(
+        "--lpips-weights",
+        metavar="PATH",
+        help="LPIPS linear layers (+ optional net.* backbone) as .pth or .safetensors",
+    )
+    parser.add_argument(
+        "--lpips-net",
+        choices=("alex", "vgg"),
+        default="alex",
+        help="LPIPS backbone (default: alex)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=2,
+        metavar="N",
+        help="worst and best samples shown per dataset in the HTML report (default: 2)",
+    )
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
     parser.add_argument("--seed-defaults", action="store_true", help=argparse.SUPPRESS)
 
@@ -73,7 +106,10 @@ def apply_seed_defaults(args: argparse.Namespace) -> None:
         candidates.append(Path(SEED_BEST_MODEL))
         best = next((c for c in candidates if c.is_file()), None)
         if best is None:
-            log.info("no %s found: evaluating the default model", " or ".join(map(str, dict.fromkeys(candidates))))
+            log.info(
+                "no %s found: evaluating the default model",
+                " or ".join(map(str, dict.fromkeys(candidates))),
+            )
         args.model = [str(best)] if best else [None]
 
 
@@ -84,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seed_defaults:
         apply_seed_defaults(args)
     if not args.dataset:
-        raise EmavfiError("no dataset: pass --dataset KIND:PATH (e.g. triplet:../shared/data/ucf101)")
+        raise EmavfiError(
+            "no dataset: pass --dataset KIND:PATH (e.g. triplet:../shared/data/ucf101)"
+        )
     if args.examples < 0:
         raise EmavfiError(f"--examples must be 0 or more, got {args.examples}")
     suites = unique_names([parse_suite(text, args.data_root, args.limit) for text in args.dataset])
@@ -103,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     results = evaluator.run(suites)
     print(console_table(results))
     if args.output:
-        paths = write_outputs(results, evaluator, args.output, html_report=not args.no_html, examples=args.examples)
+        paths = write_outputs(
+            results, evaluator, args.output, html_report=not args.no_html, examples=args.examples
+        )
         for kind, path in paths.items():
             print(f"{kind}: {path}")
     return 0

@@ -46,7 +46,8 @@ class LPIPS(nn.Module):
         from torchvision import models
 
         self.net_name = net
-        self.net = models.alexnet(weights=None) if net == "alex" else models.vgg16(weights=None)
+        backbone = models.alexnet(weights=None) if net == "alex" else models.vgg16(weights=None)
+        self.features = backbone.features  # the classifier is not part of LPIPS
         taps, widths, _ = _TAPS[net]
         self.taps = taps
         self.lins = nn.ModuleList(nn.Conv2d(width, 1, 1, bias=False) for width in widths)
@@ -58,7 +59,7 @@ class LPIPS(nn.Module):
         x = ((image * 2.0 - 1.0) - self.shift) / self.scale
         feats = []
         for start, stop in zip(self.taps[:-1], self.taps[1:]):
-            x = self.net.features[start:stop](x)
+            x = self.features[start:stop](x)
             feats.append(x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10))
         return feats
 
@@ -100,10 +101,12 @@ def load_lpips(weights: str | Path, net: str = "alex", device: str | torch.devic
         if match:
             lin_state[f"{match.group(1)}.weight"] = value
     if len(lin_state) != len(model.lins):
-        raise EmavfiError(f"{weights} holds {len(lin_state)} of the {len(model.lins)} LPIPS-{net} linear layers")
+        raise EmavfiError(
+            f"{weights} holds {len(lin_state)} of the {len(model.lins)} LPIPS-{net} linear layers"
+        )
     try:
         model.lins.load_state_dict(lin_state)
-        backbone = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+        backbone = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
         if not backbone:
             cached = _cached_backbone(net)
             if cached is None:
@@ -112,19 +115,26 @@ def load_lpips(weights: str | Path, net: str = "alex", device: str | torch.devic
                     f"or {_TAPS[net][2]} in {Path(torch.hub.get_dir()) / 'checkpoints'}"
                 )
             backbone = torch.load(str(cached), map_location="cpu", weights_only=True)
-        features = {k: v for k, v in backbone.items() if k.startswith("features.")}
-        model.net.load_state_dict(features, strict=False)
-        missing = set(model.net.features.state_dict()) - {k[len("features."):] for k in features}
+        features = {
+            k[len("features.") :]: v for k, v in backbone.items() if k.startswith("features.")
+        }
+        missing = set(model.features.state_dict()) - set(features)
         if missing:
             raise EmavfiError(f"LPIPS-{net} backbone weights are missing {sorted(missing)[:3]}")
+        model.features.load_state_dict(features, strict=False)
     except RuntimeError as exc:  # shape mismatch: wrong network for this file
-        raise EmavfiError(f"{weights} does not fit LPIPS-{net}: {str(exc).splitlines()[0]}") from exc
+        raise EmavfiError(
+            f"{weights} does not fit LPIPS-{net}: {str(exc).splitlines()[0]}"
+        ) from exc
     return model.to(device)
 
 
 def lpips_distance(model: LPIPS, pred: np.ndarray, gt: np.ndarray) -> float:
     """LPIPS between two ``HxWx3`` uint8 RGB frames (the prediction already rounded to 8 bit)."""
     device = model.shift.device
-    pair = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().div(255) for a in (pred, gt)]
+    pair = [
+        torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().div(255)
+        for a in (pred, gt)
+    ]
     with torch.inference_mode():
         return float(model(pair[0].to(device), pair[1].to(device))[0])

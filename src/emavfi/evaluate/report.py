@@ -21,11 +21,22 @@ import numpy as np
 
 from emavfi import metrics
 from emavfi.errors import EmavfiError
-from emavfi.evaluate.runner import HIGHER_IS_BETTER, EvalResults, Evaluator, finite_or_text, ranked_samples
+from emavfi.evaluate.runner import (
+    HIGHER_IS_BETTER,
+    EvalResults,
+    Evaluator,
+    finite_or_text,
+    ranked_samples,
+)
 from emavfi.imageio import write_image
 
-COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("ie", "IE", 2), ("lpips", "LPIPS", 4),
-           ("ms_per_frame", "ms/frame", 1))
+COLUMNS = (
+    ("psnr", "PSNR (dB)", 2),
+    ("ssim", "SSIM", 4),
+    ("ie", "IE", 2),
+    ("lpips", "LPIPS", 4),
+    ("ms_per_frame", "ms/frame", 1),
+)
 HEATMAP_MAX = 64.0  # error (8-bit RGB L2 norm) shown as the hottest colour, the same for all models
 CROP = 96
 CROP_ZOOM = 3
@@ -47,7 +58,9 @@ def table_rows(results: EvalResults) -> tuple[list[str], list[list[str]]]:
         if group == "overall" and len(results.suites) < 2:
             continue
         for model, means in per_model.items():
-            rows.append([group, model, str(means["count"])] + [_fmt(means[k], d) for k, _, d in COLUMNS])
+            rows.append(
+                [group, model, str(means["count"])] + [_fmt(means[k], d) for k, _, d in COLUMNS]
+            )
     return header, rows
 
 
@@ -55,8 +68,10 @@ def console_table(results: EvalResults) -> str:
     """The summary as aligned plain text."""
     header, rows = table_rows(results)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -64,7 +79,10 @@ def console_table(results: EvalResults) -> str:
 def markdown_table(results: EvalResults) -> str:
     """The summary as a Markdown table (what the README's results table is made of)."""
     header, rows = table_rows(results)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -101,9 +119,11 @@ def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool)
     finite = {m: v for m, v in values.items() if v is not None and math.isfinite(v)}
     bar_h, label_w, plot_w = 22, 140, 300
     height = bar_h * len(values) + 28
-    parts = [f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
-             f'<text x="0" y="14" class="t">{html.escape(title)} ({"higher" if higher_better else "lower"}'
-             " is better)</text>"]
+    better = "higher" if higher_better else "lower"
+    parts = [
+        f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
+        f'<text x="0" y="14" class="t">{html.escape(title)} ({better} is better)</text>',
+    ]
     low = min(finite.values(), default=0.0)
     low = low * 0.9 if low > 0 else low
     high = max(finite.values(), default=1.0)
@@ -112,7 +132,9 @@ def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool)
         y = 22 + row * bar_h
         width = plot_w * (value - low) / span if model in finite else 0
         parts.append(f'<text x="0" y="{y + 15}">{html.escape(model)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(width, 1):.1f}" height="{bar_h - 6}"/>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{max(width, 1):.1f}" height="{bar_h - 6}"/>'
+        )
         label = _fmt(value, 3 if abs(value or 0) < 10 else 2) if value is not None else "n/a"
         parts.append(f'<text x="{label_w + max(width, 1) + 4:.1f}" y="{y + 15}">{label}</text>')
     parts.append("</svg>")
@@ -143,12 +165,21 @@ def _zoom(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _figure(src: str, caption: str) -> str:
-    return (f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
-def _example_html(results: EvalResults, evaluator: Evaluator, dataset: str, sample: str,
-                  label: str, images: Path, stem: str) -> str:
+def _example_html(
+    results: EvalResults,
+    evaluator: Evaluator,
+    dataset: str,
+    sample: str,
+    label: str,
+    images: Path,
+    stem: str,
+) -> str:
     """Inputs, ground truth, every model's frame and heatmap, and zoomed crops of one sample."""
     window, index = evaluator.sample_windows[(dataset, sample)]
     data = evaluator.predict(window)
@@ -156,27 +187,41 @@ def _example_html(results: EvalResults, evaluator: Evaluator, dataset: str, samp
     preds = {model: frames[index] for model, frames in data["preds"].items()}
     box = _crop_box([metrics.error_map(p, gt) for p in preds.values()])
     tiles: list[tuple[str, str, np.ndarray]] = [
-        ("in0", "input 0", data["inputs"][0]), ("gt", f"ground truth t={t:g}", gt),
-        ("in1", "input 1", data["inputs"][1])]
-    figures = {m: next(r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, m))
-               for m in preds}
+        ("in0", "input 0", data["inputs"][0]),
+        ("gt", f"ground truth t={t:g}", gt),
+        ("in1", "input 1", data["inputs"][1]),
+    ]
+    figures = {
+        m: next(
+            r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, m)
+        )
+        for m in preds
+    }
     model_tiles = []
     for k, (model, pred) in enumerate(preds.items()):
         r = figures[model]
         caption = f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}"
         model_tiles.append((f"m{k}", caption, pred, _heatmap(pred, gt)))
     rows = {"full": [], "crop": []}
-    for key, caption, image in tiles + [(k, c, p) for k, c, p, _ in model_tiles] + [
-            (f"{k}err", f"{c.split(':')[0]} error (0-{HEATMAP_MAX:g})", h) for k, c, _, h in model_tiles]:
+    for key, caption, image in (
+        tiles
+        + [(k, c, p) for k, c, p, _ in model_tiles]
+        + [
+            (f"{k}err", f"{c.split(':')[0]} error (0-{HEATMAP_MAX:g})", h)
+            for k, c, _, h in model_tiles
+        ]
+    ):
         for kind, picture in (("full", image), ("crop", _zoom(image, box))):
             # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
             name = f"{stem}_{key}_{kind}." + ("jpg" if kind == "full" else "png")
             write_image(images / name, picture)
             rows[kind].append(_figure(f"{images.name}/{name}", caption))
     top, left, h, w = box
-    return (f"<h3>{html.escape(label)}: {html.escape(sample)}</h3><div class=row>{''.join(rows['full'])}</div>"
-            f"<p>Crop {w}x{h} at x={left}, y={top} (where the models err most), enlarged {CROP_ZOOM}x:</p>"
-            f"<div class=row>{''.join(rows['crop'])}</div>")
+    return (
+        f"<h3>{html.escape(label)}: {html.escape(sample)}</h3><div class=row>{''.join(rows['full'])}</div>"
+        f"<p>Crop {w}x{h} at x={left}, y={top} (where the models err most), enlarged {CROP_ZOOM}x:</p>"
+        f"<div class=row>{''.join(rows['crop'])}</div>"
+    )
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1600px}table{border-collapse:collapse}
@@ -189,7 +234,9 @@ figcaption{font-size:12px;max-width:320px}.chart text{font-size:12px}.chart .t{f
 def _summary_html(results: EvalResults) -> str:
     header, rows = table_rows(results)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -200,29 +247,51 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
     for old in [*images.glob("*.png"), *images.glob("*.jpg")]:
         old.unlink()
     summary = results.summary()
-    parts = [f"<!DOCTYPE html><html><head><meta charset=utf-8><title>emavfi evaluation</title>"
-             f"<style>{STYLE}</style></head><body><h1>emavfi evaluation</h1>", _summary_html(results),
-             "<h2>How it was measured</h2><ul>"]
-    parts += [f"<li><b>{k}</b>: {html.escape(str(v))}</li>" for k, v in results.settings.get("metrics", {}).items()]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset=utf-8><title>emavfi evaluation</title>",
+        f"<style>{STYLE}</style></head><body><h1>emavfi evaluation</h1>",
+        _summary_html(results),
+        "<h2>How it was measured</h2><ul>",
+    ]
+    parts += [
+        f"<li><b>{k}</b>: {html.escape(str(v))}</li>"
+        for k, v in results.settings.get("metrics", {}).items()
+    ]
     parts.append(f"<li><b>device</b>: {html.escape(str(results.settings.get('device')))}</li></ul>")
     for suite in results.suites:
-        parts.append(f"<h2>{html.escape(suite.name)} ({html.escape(suite.kind)}: {html.escape(str(suite.path))})</h2>")
-        charts = [_bar_chart(title, {m: summary[suite.name][m][key] for m in results.models}, HIGHER_IS_BETTER[key])
-                  for key, title, _ in COLUMNS if any(summary[suite.name][m][key] is not None for m in results.models)]
+        parts.append(
+            f"<h2>{html.escape(suite.name)} ({html.escape(suite.kind)}: {html.escape(str(suite.path))})</h2>"
+        )
+        charts = [
+            _bar_chart(
+                title,
+                {m: summary[suite.name][m][key] for m in results.models},
+                HIGHER_IS_BETTER[key],
+            )
+            for key, title, _ in COLUMNS
+            if any(summary[suite.name][m][key] is not None for m in results.models)
+        ]
         parts.append(f"<div class=charts>{''.join(charts)}</div>")
         worst, best = ranked_samples(results, suite.name, examples)
         for label, samples in (("worst", worst), ("best", best)):
             for rank, sample in enumerate(samples):
                 stem = f"{len(parts):03d}_{label}{rank}"
-                parts.append(_example_html(results, evaluator, suite.name, sample, label, images, stem))
+                parts.append(
+                    _example_html(results, evaluator, suite.name, sample, label, images, stem)
+                )
     parts.append("</body></html>\n")
     path = outdir / "report.html"
     _atomic_write(path, "\n".join(parts))
     return path
 
 
-def write_outputs(results: EvalResults, evaluator: Evaluator, outdir: str | Path, html_report: bool = True,
-                  examples: int = 2) -> dict[str, Path]:
+def write_outputs(
+    results: EvalResults,
+    evaluator: Evaluator,
+    outdir: str | Path,
+    html_report: bool = True,
+    examples: int = 2,
+) -> dict[str, Path]:
     """results.json, results.md and (unless disabled) report.html in ``outdir``; returns their paths."""
     outdir = Path(outdir)
     try:

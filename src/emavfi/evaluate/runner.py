@@ -64,7 +64,9 @@ class EvalResults:
         for group in groups:
             table[group] = {}
             for model in self.models:
-                rows = [r for r in self.samples if r.model == model and group in ("overall", r.dataset)]
+                rows = [
+                    r for r in self.samples if r.model == model and group in ("overall", r.dataset)
+                ]
                 table[group][model] = _means(rows)
         return table
 
@@ -170,16 +172,24 @@ class Evaluator:
 
     def _score(self, dataset, sample, model, t, pred, gt, ms_per_frame) -> SampleResult:
         if pred.shape != gt.shape:
-            raise EmavfiError(f"{dataset}/{sample}: ground truth {gt.shape} and inputs differ in size")
+            raise EmavfiError(
+                f"{dataset}/{sample}: ground truth {gt.shape} and inputs differ in size"
+            )
         lpips_value = None
         if self.lpips is not None:
             from emavfi.evaluate.lpips import lpips_distance
 
             lpips_value = lpips_distance(self.lpips, pred, gt)
         return SampleResult(
-            dataset=dataset, sample=sample, model=model, timestep=t,
-            psnr=metrics.psnr(pred, gt), ssim=metrics.ssim(pred, gt),
-            ie=metrics.interpolation_error(pred, gt), lpips=lpips_value, ms_per_frame=ms_per_frame,
+            dataset=dataset,
+            sample=sample,
+            model=model,
+            timestep=t,
+            psnr=metrics.psnr(pred, gt),
+            ssim=metrics.ssim(pred, gt),
+            ie=metrics.interpolation_error(pred, gt),
+            lpips=lpips_value,
+            ms_per_frame=ms_per_frame,
         )
 
     def run(self, suites: list[Suite]) -> EvalResults:
@@ -199,7 +209,10 @@ class Evaluator:
         device = next(iter(self.interpolators.values())).device
         return {
             "device": str(device),
-            "models": {name: {"spec": i.spec.name, "source": i.name} for name, i in self.interpolators.items()},
+            "models": {
+                name: {"spec": i.spec.name, "source": i.name}
+                for name, i in self.interpolators.items()
+            },
             "metrics": {
                 "psnr": "RGB, prediction rounded to 8 bit, whole frame, 10*log10(255^2/MSE)",
                 "ssim": "11x11 Gaussian window sigma 1.5, K=(0.01, 0.03), per RGB channel then averaged",

@@ -44,8 +44,13 @@ class Suite:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description (recorded in the results so a run can be repeated)."""
-        return {"name": self.name, "kind": self.kind, "path": str(self.path), "limit": self.limit,
-                "options": dict(self.options)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "path": str(self.path),
+            "limit": self.limit,
+            "options": dict(self.options),
+        }
 
 
 def parse_suite(text: str, data_root: str | Path | None = None, limit: int | None = None) -> Suite:
@@ -61,11 +66,15 @@ def parse_suite(text: str, data_root: str | Path | None = None, limit: int | Non
         name = path.stem if kind == "video" else (path.name or str(path))
     elif not sep and text in PRESETS:
         if data_root is None:
-            raise EmavfiError(f"dataset preset {text!r} needs --data-root (the folder that holds {PRESETS[text][1]}/)")
+            raise EmavfiError(
+                f"dataset preset {text!r} needs --data-root (the folder that holds {PRESETS[text][1]}/)"
+            )
         kind, folder = PRESETS[text]
         path, name = Path(data_root).expanduser() / folder, text
     elif sep and len(kind) > 1:
-        raise EmavfiError(f"unknown dataset kind {kind!r} in {text!r}; known kinds: {', '.join(KINDS)}")
+        raise EmavfiError(
+            f"unknown dataset kind {kind!r} in {text!r}; known kinds: {', '.join(KINDS)}"
+        )
     else:
         raise EmavfiError(
             f"dataset {text!r} is neither KIND:PATH (kinds: {', '.join(KINDS)}) nor a preset "
