@@ -1,0 +1,98 @@
+"""Seconds per interpolated frame of a registered network (random weights: speed only).
+
+    python benchmarks/model_speed.py --model ema-cpu --size 1280x720 --flow-scale 1.0 0.5
+    python benchmarks/model_speed.py --model ema-cpu --device cuda --train --batch 32 --size 256x256
+
+Inference runs under ``torch.inference_mode`` on a padded frame (multiple of the spec's
+``pad_multiple``); ``--train`` times one forward + backward step of a batch instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from emavfi.models.registry import create_model
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_inference(model, frames, flow_scale: float, repeats: int, precision) -> float:
+    img0, img1 = frames
+    device = img0.device
+    with torch.inference_mode(), torch.autocast(device.type, precision, enabled=bool(precision)):
+        model(img0, img1, 0.5, flow_scale=flow_scale)  # warm-up
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(img0, img1, 0.5, flow_scale=flow_scale)
+        _sync(device)
+    return (time.perf_counter() - start) / repeats / img0.shape[0]
+
+
+def time_training_step(model, frames, repeats: int, precision) -> float:
+    img0, img1 = frames
+    device = img0.device
+    model.train()
+    timestep = torch.rand(img0.shape[0], device=device)
+    for index in range(repeats + 1):
+        if index == 1:
+            _sync(device)
+            start = time.perf_counter()
+        with torch.autocast(device.type, precision, enabled=bool(precision)):
+            out = model(img0, img1, timestep, return_aux=True)
+            loss = (out.pred - img0).abs().mean() + sum(m.mean() for m in out.merged_stages)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+    _sync(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ema-cpu")
+    parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT")
+    parser.add_argument("--flow-scale", type=float, nargs="+", default=[1.0, 0.5])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    parser.add_argument("--train", action="store_true", help="time a training step instead")
+    parser.add_argument("--deform-fusion", action="store_true", help="turn the fusion stage on")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    precision = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
+    overrides = {"deform_fusion": True} if args.deform_fusion else {}
+    model = create_model(args.model, **overrides).to(device).eval()
+    multiple = model.spec.pad_multiple
+    width, height = (-(-side // multiple) * multiple for side in _parse_size(args.size))
+    frames = tuple(torch.rand(args.batch, 3, height, width, device=device) for _ in range(2))
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    name = args.model + ("+deform" if args.deform_fusion else "")
+    header = f"{name} ({params:.2f}M params) {width}x{height} on {device} {args.precision}"
+    if args.train:
+        seconds = time_training_step(model, frames, args.repeats, precision)
+        print(f"{header}: {seconds:.3f} s per training step (batch {args.batch})")
+        if device.type == "cuda":
+            print(f"peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
+        return
+    for flow_scale in args.flow_scale:
+        seconds = time_inference(model, frames, flow_scale, args.repeats, precision)
+        print(f"{header} flow_scale {flow_scale}: {seconds:.2f} s per frame")
+
+
+if __name__ == "__main__":
+    main()
