@@ -52,6 +52,10 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
 
     if engine == FLOOR:
         model = lambda img0, img1, timesteps: [img0 for _ in timesteps]  # noqa: E731
+    elif engine.startswith("random:"):  # speed does not depend on the weights' values
+        from emavfi.models.registry import create_model
+
+        model = Interpolator(create_model(engine.split(":", 1)[1]), device=device, scale=scale)
     else:
         model = Interpolator(engine, device=device, scale=scale)
     out = clip.with_name(f"out_{engine.replace('/', '_')}.mp4")
@@ -67,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=8, help="input frames per clip (output: 2x)")
     parser.add_argument("--sizes", nargs="+", default=["480p", "720p", "1080p"], choices=list(SIZES))
-    parser.add_argument("--models", nargs="*", default=[], help="models or checkpoints besides the engines")
+    parser.add_argument("--models", nargs="*", default=[],
+                        help="models or checkpoints besides the engines; random:NAME = untrained NAME")
     parser.add_argument("--engines", nargs="*", default=["blend", "classical"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--scale", type=float, default=1.0)
