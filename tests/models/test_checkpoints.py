@@ -59,15 +59,20 @@ def test_save_unwraps_and_keeps_overrides(tmp_path):
 
 def test_convert_published_strips_wrappers_and_buffers():
     tensor = torch.zeros(1)
-    state = {"module.a.weight": tensor, "_orig_mod.module.b.bias": tensor,
-             "module.feature_bone.block4.1.attn_mask": tensor,
-             "module.feature_bone.block4.1.HW": tensor, "c": tensor}
+    state = {
+        "module.a.weight": tensor,
+        "_orig_mod.module.b.bias": tensor,
+        "module.feature_bone.block4.1.attn_mask": tensor,
+        "module.feature_bone.block4.1.HW": tensor,
+        "c": tensor,
+    }
     assert sorted(convert_published(state)) == ["a.weight", "b.bias", "c"]
 
 
 @needs_fixtures
-@pytest.mark.parametrize("name, keys_file", [("ema-small", "ours_small_keys.json"),
-                                             ("ema-base", "ours_keys.json")])
+@pytest.mark.parametrize(
+    "name, keys_file", [("ema-small", "ours_small_keys.json"), ("ema-base", "ours_keys.json")]
+)
 def test_published_layouts_load_strictly(name, keys_file):
     state, listing = _published_state(keys_file)
     converted = convert_published(state)
@@ -153,8 +158,13 @@ def test_unknown_name_and_weightless_specs():
 
 
 def _packaged_spec(monkeypatch, tmp_path, sha256=None):
-    spec = ModelSpec(name="ema-pack", builder=get_spec("ema-tiny").builder,
-                     arch=get_spec("ema-tiny").arch, weights="pack.safetensors", sha256=sha256)
+    spec = ModelSpec(
+        name="ema-pack",
+        builder=get_spec("ema-tiny").builder,
+        arch=get_spec("ema-tiny").arch,
+        weights="pack.safetensors",
+        sha256=sha256,
+    )
     monkeypatch.setitem(registry._REGISTRY, "ema-pack", spec)
     monkeypatch.setattr(checkpoints.resources, "files", lambda package: tmp_path)
     (tmp_path / "weights").mkdir(exist_ok=True)

@@ -19,8 +19,10 @@ def _tiny(name: str, **extra):
 
 def _frames(batch=2, height=64, width=96, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(batch, 3, height, width, generator=generator),
-            torch.rand(batch, 3, height, width, generator=generator))
+    return (
+        torch.rand(batch, 3, height, width, generator=generator),
+        torch.rand(batch, 3, height, width, generator=generator),
+    )
 
 
 @pytest.mark.parametrize("name", list_models(learned=True))
@@ -71,7 +73,7 @@ def test_deform_fusion_adds_trainable_parameters():
     torch.manual_seed(0)
     plain = _tiny("ema-tiny", deform_fusion=False)
     fused = _tiny("ema-tiny", deform_fusion=True)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(fused) > count(plain)
     assert not any(k.startswith("fusion.") for k in plain.state_dict())
     img0, img1 = _frames(batch=1)

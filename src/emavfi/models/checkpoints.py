@@ -97,8 +97,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     if raw.get("format") != FORMAT or "spec" not in raw:
         raise EmavfiError(f"{path}: safetensors file without emavfi metadata (no model spec)")
     try:
-        metadata = {**raw, "arch": json.loads(raw["arch"]),
-                    "training": json.loads(raw.get("training", "{}"))}
+        metadata = {
+            **raw,
+            "arch": json.loads(raw["arch"]),
+            "training": json.loads(raw.get("training", "{}")),
+        }
     except (KeyError, json.JSONDecodeError) as exc:
         raise EmavfiError(f"{path}: corrupt emavfi metadata ({exc})") from None
     return state, metadata
@@ -216,7 +219,9 @@ def _load_published(path: Path) -> nn.Module:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EmavfiError(f"{path}: not a PyTorch checkpoint that loads safely ({reason})") from None
+        raise EmavfiError(
+            f"{path}: not a PyTorch checkpoint that loads safely ({reason})"
+        ) from None
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not any(isinstance(v, torch.Tensor) for v in raw.values()):
@@ -232,8 +237,12 @@ def _load_published(path: Path) -> nn.Module:
     exact = get_spec(name).arch == arch
     spec_name = name if exact else f"{name}-like"
     model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
-    logger.info("loaded published EMA-VFI %s (width %d, depths %s)", spec_name, arch["width"],
-                arch["depths"])
+    logger.info(
+        "loaded published EMA-VFI %s (width %d, depths %s)",
+        spec_name,
+        arch["width"],
+        arch["depths"],
+    )
     return model
 
 
@@ -252,13 +261,14 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
         name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
         problems = [
             f"{label} {len(keys)} (e.g. {keys[0]})"
-            for label, keys in (("missing", missing), ("unexpected", unexpected),
-                                ("wrong shape", wrong))
+            for label, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong),
+            )
             if keys
         ]
-        raise EmavfiError(
-            f"{path}: weights do not match model {name!r}: " + "; ".join(problems)
-        )
+        raise EmavfiError(f"{path}: weights do not match model {name!r}: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
 
 

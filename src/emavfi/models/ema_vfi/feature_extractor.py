@@ -62,8 +62,9 @@ class CrossScalePatchEmbed(nn.Module):
         for level in range(len(in_dims)):  # level 0 is the coarsest input (1/4 scale)
             for dilation in range(1, 2**level + 1):
                 layers.append(
-                    nn.Conv2d(in_dims[-1 - level], base_dim, 3, 2 ** (level + 1), dilation,
-                              dilation)
+                    nn.Conv2d(
+                        in_dims[-1 - level], base_dim, 3, 2 ** (level + 1), dilation, dilation
+                    )
                 )
         self.layers = nn.ModuleList(layers)
         self.proj = nn.Conv2d(base_dim * len(layers), embed_dim, 1, 1)
@@ -115,19 +116,28 @@ class MotionFormer(nn.Module):
         super().__init__()
         self.block1 = ConvBlock(3, embed_dims[0], depths[0])
         for stage in range(1, NUM_CNN_STAGES):
-            setattr(self, f"patch_embed{stage + 1}", nn.Sequential(
-                nn.Conv2d(embed_dims[stage - 1], embed_dims[stage], 3, 2, 1),
-                nn.PReLU(embed_dims[stage]),
-            ))
-            setattr(self, f"block{stage + 1}", ConvBlock(embed_dims[stage], embed_dims[stage],
-                                                         depths[stage]))
+            setattr(
+                self,
+                f"patch_embed{stage + 1}",
+                nn.Sequential(
+                    nn.Conv2d(embed_dims[stage - 1], embed_dims[stage], 3, 2, 1),
+                    nn.PReLU(embed_dims[stage]),
+                ),
+            )
+            setattr(
+                self,
+                f"block{stage + 1}",
+                ConvBlock(embed_dims[stage], embed_dims[stage], depths[stage]),
+            )
         self.patch_embed4 = CrossScalePatchEmbed(embed_dims[:NUM_CNN_STAGES], embed_dims[3])
         self.patch_embed5 = OverlapPatchEmbed(embed_dims[3], embed_dims[4])
         for stage in range(NUM_CNN_STAGES, NUM_STAGES):
             blocks = nn.ModuleList(
                 MotionFormerBlock(
-                    embed_dims[stage], motion_dims[stage],
-                    num_heads[stage - NUM_CNN_STAGES], window_size,
+                    embed_dims[stage],
+                    motion_dims[stage],
+                    num_heads[stage - NUM_CNN_STAGES],
+                    window_size,
                     shift_size=0 if index % 2 == 0 else window_size // 2,
                     mlp_ratio=mlp_ratio,
                 )

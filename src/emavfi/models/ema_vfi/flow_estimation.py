@@ -73,8 +73,13 @@ def head_input(
     """
     batch = timestep.shape[0]
     return torch.cat(
-        [timestep * motion[:batch], (1 - timestep) * motion[batch:],
-         appearance[:batch], appearance[batch:]], 1,
+        [
+            timestep * motion[:batch],
+            (1 - timestep) * motion[batch:],
+            appearance[:batch],
+            appearance[batch:],
+        ],
+        1,
     )
 
 

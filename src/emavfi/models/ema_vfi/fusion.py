@@ -40,7 +40,10 @@ class DeformableLevelFusion(nn.Module):
         self.deform = DeformConv2d(2 * channels, 2 * channels, KERNEL, 1, KERNEL // 2)
 
     def forward(
-        self, context0: torch.Tensor, context1: torch.Tensor, flow: torch.Tensor,
+        self,
+        context0: torch.Tensor,
+        context1: torch.Tensor,
+        flow: torch.Tensor,
         mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         pair = torch.cat([context0, context1], 1)

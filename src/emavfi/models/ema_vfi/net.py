@@ -102,10 +102,12 @@ class EMAVFI(nn.Module):
         embed, motion = dims["embed_dims"], dims["motion_dims"]
         self.feature_bone = MotionFormer(embed, motion, depths, dims["num_heads"], window_size)
         head_dims = [2 * (motion[level] * depths[level] + embed[level]) for level in (4, 3)]
-        self.block = nn.ModuleList([
-            FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6),
-            FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
-        ])
+        self.block = nn.ModuleList(
+            [
+                FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6),
+                FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
+            ]
+        )
         self.unet = RefineUNet(2 * width)
         self.fusion = DeformableFusion(embed) if deform_fusion else None
         self.feature_bone.apply(_init_weights)
@@ -142,8 +144,12 @@ class EMAVFI(nn.Module):
         batch = img0.shape[0]
         t = _timestep_tensor(timestep, batch, img0)
         flows, masks = estimate_flow(
-            self.block, features.flow_img0, features.flow_img1, t,
-            features.flow_appearance, features.flow_motion,
+            self.block,
+            features.flow_img0,
+            features.flow_img1,
+            t,
+            features.flow_appearance,
+            features.flow_motion,
         )
         full_size = img0.shape[2:]
         if features.flow_img0.shape[2:] != full_size:

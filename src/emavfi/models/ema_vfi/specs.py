@@ -15,36 +15,44 @@ def _arch(width: int, depths: list[int], window_size: int = 7) -> dict:
     return {"width": width, "window_size": window_size, "depths": depths, "deform_fusion": False}
 
 
-register_model(ModelSpec(
-    name="ema-base",
-    builder=EMAVFI,
-    arch=_arch(32, [2, 2, 2, 4, 4]),
-    pad_multiple=PAD_MULTIPLE,
-    channel_order="BGR",
-    description="published EMA-VFI (ours.pkl, 65.7M params, BGR); load the .pkl by path",
-))
-register_model(ModelSpec(
-    name="ema-small",
-    builder=EMAVFI,
-    arch=_arch(16, [2, 2, 2, 2, 2]),
-    pad_multiple=PAD_MULTIPLE,
-    channel_order="BGR",
-    description="published EMA-VFI small (ours_small.pkl, 14.5M params, BGR); load by path",
-))
-register_model(ModelSpec(
-    name="ema-cpu",
-    builder=EMAVFI,
-    arch=_arch(8, [2, 2, 2, 2, 2]),
-    weights="ema_cpu.safetensors",
-    pad_multiple=PAD_MULTIPLE,
-    channel_order="RGB",
-    description="our CPU-sized EMA-VFI (F=8, 3.6M params, RGB), packaged weights",
-))
-register_model(ModelSpec(
-    name="ema-tiny",
-    builder=EMAVFI,
-    arch=_arch(4, [1, 1, 1, 2, 2]),
-    pad_multiple=PAD_MULTIPLE,
-    channel_order="RGB",
-    description="a minute EMA-VFI for tests (random weights)",
-))
+register_model(
+    ModelSpec(
+        name="ema-base",
+        builder=EMAVFI,
+        arch=_arch(32, [2, 2, 2, 4, 4]),
+        pad_multiple=PAD_MULTIPLE,
+        channel_order="BGR",
+        description="published EMA-VFI (ours.pkl, 65.7M params, BGR); load the .pkl by path",
+    )
+)
+register_model(
+    ModelSpec(
+        name="ema-small",
+        builder=EMAVFI,
+        arch=_arch(16, [2, 2, 2, 2, 2]),
+        pad_multiple=PAD_MULTIPLE,
+        channel_order="BGR",
+        description="published EMA-VFI small (ours_small.pkl, 14.5M params, BGR); load by path",
+    )
+)
+register_model(
+    ModelSpec(
+        name="ema-cpu",
+        builder=EMAVFI,
+        arch=_arch(8, [2, 2, 2, 2, 2]),
+        weights="ema_cpu.safetensors",
+        pad_multiple=PAD_MULTIPLE,
+        channel_order="RGB",
+        description="our CPU-sized EMA-VFI (F=8, 3.6M params, RGB), packaged weights",
+    )
+)
+register_model(
+    ModelSpec(
+        name="ema-tiny",
+        builder=EMAVFI,
+        arch=_arch(4, [1, 1, 1, 2, 2]),
+        pad_multiple=PAD_MULTIPLE,
+        channel_order="RGB",
+        description="a minute EMA-VFI for tests (random weights)",
+    )
+)
