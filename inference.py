@@ -15,19 +15,41 @@ from pathlib import Path
 
 from emavfi.cli.main import main as emavfi_main
 
-
 DEFAULT_OUTPUT = "outputs/inference_output.mp4"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Video frame interpolation (EMA-VFI); see `emavfi interpolate -h`.")
-    parser.add_argument("--input_video", default=None, help="input video (default: the built-in sample clip)")
-    parser.add_argument("--output_video", default=DEFAULT_OUTPUT, help=f"output video path (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--model_path", default=None, help="checkpoint (.safetensors or published .pkl) or model name")
-    parser.add_argument("--target_fps", type=float, default=None, help="output frames per second (wins over the factor)")
-    parser.add_argument("--interpolation_factor", type=int, default=None,
-                        help="frames inserted between each pair of input frames (default 1)")
-    parser.add_argument("--frame_interval", type=int, default=1, help="process every n-th input frame (default 1)")
+    parser = argparse.ArgumentParser(
+        description="Video frame interpolation (EMA-VFI); see `emavfi interpolate -h`."
+    )
+    parser.add_argument(
+        "--input_video", default=None, help="input video (default: the built-in sample clip)"
+    )
+    parser.add_argument(
+        "--output_video",
+        default=DEFAULT_OUTPUT,
+        help=f"output video path (default {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--model_path",
+        default=None,
+        help="checkpoint (.safetensors or published .pkl) or model name",
+    )
+    parser.add_argument(
+        "--target_fps",
+        type=float,
+        default=None,
+        help="output frames per second (wins over the factor)",
+    )
+    parser.add_argument(
+        "--interpolation_factor",
+        type=int,
+        default=None,
+        help="frames inserted between each pair of input frames (default 1)",
+    )
+    parser.add_argument(
+        "--frame_interval", type=int, default=1, help="process every n-th input frame (default 1)"
+    )
     parser.add_argument("--device", default="auto", help="cuda, cpu, mps or auto (default)")
     return parser
 
@@ -40,8 +62,16 @@ def to_emavfi_argv(args: argparse.Namespace) -> list[str]:
         args.input_video = str(asset("sample_clip.mp4"))
     if args.output_video == DEFAULT_OUTPUT:
         Path(DEFAULT_OUTPUT).parent.mkdir(parents=True, exist_ok=True)
-    argv = ["interpolate", args.input_video, "-o", args.output_video,
-            "--frame-interval", str(args.frame_interval), "--device", args.device]
+    argv = [
+        "interpolate",
+        args.input_video,
+        "-o",
+        args.output_video,
+        "--frame-interval",
+        str(args.frame_interval),
+        "--device",
+        args.device,
+    ]
     if args.model_path is not None:
         argv += ["--model", args.model_path]
     if args.target_fps is not None:

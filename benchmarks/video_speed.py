@@ -36,7 +36,9 @@ def make_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(big[:height, 3 * i : 3 * i + width]), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(big[:height, 3 * i : 3 * i + width]), format="rgb24"
+            )
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -51,7 +53,7 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     from emavfi.video.pipeline import VideoOptions, interpolate_video
 
     if engine == FLOOR:
-        model = lambda img0, img1, timesteps: [img0 for _ in timesteps]  # noqa: E731
+        model = lambda img0, img1, timesteps: [img0 for _ in timesteps]
     elif engine.startswith("random:"):  # speed does not depend on the weights' values
         from emavfi.models.registry import create_model
 
@@ -60,19 +62,33 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
         model = Interpolator(engine, device=device, scale=scale)
     out = clip.with_name(f"out_{engine.replace('/', '_')}.mp4")
     started = time.perf_counter()
-    result = interpolate_video(clip, out, model, VideoOptions(factor=1, progress=False, scene_detect=False))
+    result = interpolate_video(
+        clip, out, model, VideoOptions(factor=1, progress=False, scene_detect=False)
+    )
     seconds = time.perf_counter() - started
     peak_cuda = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-    return {"s_per_frame": seconds / result.output_frames, "frames": result.output_frames,
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "peak_cuda_gib": peak_cuda}
+    return {
+        "s_per_frame": seconds / result.output_frames,
+        "frames": result.output_frames,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_cuda_gib": peak_cuda,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=8, help="input frames per clip (output: 2x)")
-    parser.add_argument("--sizes", nargs="+", default=["480p", "720p", "1080p"], choices=list(SIZES))
-    parser.add_argument("--models", nargs="*", default=[],
-                        help="models or checkpoints besides the engines; random:NAME = untrained NAME")
+    parser.add_argument(
+        "--sizes", nargs="+", default=["480p", "720p", "1080p"], choices=list(SIZES)
+    )
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=[],
+        help="models or checkpoints besides the engines; random:NAME = untrained NAME",
+    )
     parser.add_argument("--engines", nargs="*", default=["blend", "classical"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--scale", type=float, default=1.0)
@@ -86,15 +102,34 @@ def main() -> None:
         for size in args.sizes:
             clip = make_clip(Path(tmp) / f"clip_{size}.mp4", SIZES[size], args.frames)
             for engine in [FLOOR, *args.engines, *args.models]:
-                command = [sys.executable, __file__, "--one", str(clip), engine, "--device", args.device,
-                           "--scale", str(args.scale)]
-                done = subprocess.run(command, capture_output=True, text=True)
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(clip),
+                    engine,
+                    "--device",
+                    args.device,
+                    "--scale",
+                    str(args.scale),
+                ]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
                 if done.returncode:
-                    rows.append((size, engine, "failed: " + done.stderr.strip().splitlines()[-1][:60], "", ""))
+                    rows.append(
+                        (
+                            size,
+                            engine,
+                            "failed: " + done.stderr.strip().splitlines()[-1][:60],
+                            "",
+                            "",
+                        )
+                    )
                     continue
                 m = json.loads(done.stdout.strip().splitlines()[-1])
                 cuda = f"{m['peak_cuda_gib']:.2f}" if m["peak_cuda_gib"] is not None else "-"
-                rows.append((size, engine, f"{m['s_per_frame']:.4f}", f"{m['peak_rss_gib']:.2f}", cuda))
+                rows.append(
+                    (size, engine, f"{m['s_per_frame']:.4f}", f"{m['peak_rss_gib']:.2f}", cuda)
+                )
     print(f"\n{args.frames} input frames -> 2x, device {args.device}, scale {args.scale}\n")
     print("| size | engine / model | s per output frame | peak RSS (GiB) | peak CUDA (GiB) |")
     print("| --- | --- | --- | --- | --- |")

@@ -17,9 +17,19 @@ def bar_frame(i: int, width: int, height: int, scene: int = 0) -> np.ndarray:
     return img
 
 
-def make_video(path: Path, count: int = 12, width: int = 64, height: int = 48, fps: int = 12, *,
-               audio: bool = False, rotation: int = 0, pts: list[int] | None = None, cut_at: int | None = None,
-               frames: list[np.ndarray] | None = None) -> Path:
+def make_video(
+    path: Path,
+    count: int = 12,
+    width: int = 64,
+    height: int = 48,
+    fps: int = 12,
+    *,
+    audio: bool = False,
+    rotation: int = 0,
+    pts: list[int] | None = None,
+    cut_at: int | None = None,
+    frames: list[np.ndarray] | None = None,
+) -> Path:
     """Write an H.264 video (yuv444p if the size is odd); ``pts`` in 1/fps units (VFR if irregular)."""
     import av
 
@@ -34,17 +44,24 @@ def make_video(path: Path, count: int = 12, width: int = 64, height: int = 48, f
         tone = container.add_stream("aac", rate=44100) if audio else None
         stamps = pts if pts is not None else list(range(count))
         for i, stamp in enumerate(stamps):
-            image = frames[i] if frames is not None else bar_frame(i, width, height, int(cut_at is not None and i >= cut_at))
+            image = (
+                frames[i]
+                if frames is not None
+                else bar_frame(i, width, height, int(cut_at is not None and i >= cut_at))
+            )
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = stamp
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if tone is not None:
             total = int(44100 * (stamps[-1] + 1) / fps)
-            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 44100)).astype(np.float32)[None]
+            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 44100)).astype(np.float32)[
+                None
+            ]
             for start in range(0, total, 1024):
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start : start + 1024]),
-                                                   format="flt", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(wave[:, start : start + 1024]), format="flt", layout="mono"
+                )
                 chunk.sample_rate, chunk.pts = 44100, start
                 container.mux(tone.encode(chunk))
             container.mux(tone.encode(None))
@@ -60,8 +77,11 @@ def decode(path: Path) -> tuple[list[float], list[np.ndarray], dict]:
         if container.streams.audio:
             audio = container.streams.audio[0]
             packets = [p for p in container.demux(audio) if p.size]
-            facts["audio"] = (len(packets), sum(p.size for p in packets),
-                              float(sum(p.duration for p in packets) * audio.time_base))
+            facts["audio"] = (
+                len(packets),
+                sum(p.size for p in packets),
+                float(sum(p.duration for p in packets) * audio.time_base),
+            )
             container.seek(0)
         times, images = [], []
         for frame in container.decode(video=0):

@@ -25,9 +25,14 @@ def test_demo_writes_frame_video_and_comparison(tmp_path: Path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "-o", str(out), "--model", "blend", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    for name in ("middle_frame.png", "sample_interpolated.mp4", "comparison_side_by_side.mp4", "input_sample_clip.mp4"):
+    for name in (
+        "middle_frame.png",
+        "sample_interpolated.mp4",
+        "comparison_side_by_side.mp4",
+        "input_sample_clip.mp4",
+    ):
         assert (out / name).is_file() and str(out / name) in printed
-    in_times, in_frames, _ = decode(out / "input_sample_clip.mp4")
+    in_times, _, _ = decode(out / "input_sample_clip.mp4")
     times, frames, _ = decode(out / "sample_interpolated.mp4")
     assert len(times) == 2 * len(in_times)
     cmp_times, cmp_frames, _ = decode(out / "comparison_side_by_side.mp4")
@@ -39,10 +44,39 @@ def test_demo_writes_frame_video_and_comparison(tmp_path: Path, capsys):
 def test_inference_flags_map_onto_interpolate():
     shim = _inference_module()
     args = shim.build_parser().parse_args(
-        ["--input_video", "a.mp4", "--output_video", "b.mp4", "--model_path", "m.pkl", "--target_fps", "60",
-         "--interpolation_factor", "1", "--frame_interval", "2", "--device", "cpu"])
-    assert shim.to_emavfi_argv(args) == ["interpolate", "a.mp4", "-o", "b.mp4", "--frame-interval", "2",
-                                          "--device", "cpu", "--model", "m.pkl", "--fps", "60.0", "--factor", "1"]
+        [
+            "--input_video",
+            "a.mp4",
+            "--output_video",
+            "b.mp4",
+            "--model_path",
+            "m.pkl",
+            "--target_fps",
+            "60",
+            "--interpolation_factor",
+            "1",
+            "--frame_interval",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert shim.to_emavfi_argv(args) == [
+        "interpolate",
+        "a.mp4",
+        "-o",
+        "b.mp4",
+        "--frame-interval",
+        "2",
+        "--device",
+        "cpu",
+        "--model",
+        "m.pkl",
+        "--fps",
+        "60.0",
+        "--factor",
+        "1",
+    ]
 
 
 def test_inference_defaults_run_on_the_sample(tmp_path: Path, monkeypatch, capsys):
@@ -56,7 +90,9 @@ def test_inference_defaults_run_on_the_sample(tmp_path: Path, monkeypatch, capsy
 
 def test_inference_bad_model_path_exit_2(tmp_path: Path, capsys):
     shim = _inference_module()
-    code = shim.main(["--output_video", str(tmp_path / "o.mp4"), "--model_path", str(tmp_path / "none.pkl")])
+    code = shim.main(
+        ["--output_video", str(tmp_path / "o.mp4"), "--model_path", str(tmp_path / "none.pkl")]
+    )
     assert code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
 
@@ -65,6 +101,15 @@ def test_help_documents_flags_and_precedence(capsys):
     with pytest.raises(SystemExit):
         main(["interpolate", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--fps", "--factor", "--frame-interval", "--no-scene-detect", "--crf", "--codec", "--scale", "--quiet"):
+    for flag in (
+        "--fps",
+        "--factor",
+        "--frame-interval",
+        "--no-scene-detect",
+        "--crf",
+        "--codec",
+        "--scale",
+        "--quiet",
+    ):
         assert flag in text
     assert "--fps wins" in text

@@ -21,15 +21,32 @@ def _audio_only(path: Path) -> Path:
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=8000)
-        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        chunk = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="flt", layout="mono"
+        )
         chunk.sample_rate, chunk.pts = 8000, 0
         container.mux(stream.encode(chunk))
         container.mux(stream.encode(None))
     return path
 
 
-@pytest.mark.parametrize("case", ["missing", "text", "truncated", "audio_only", "one_frame", "same_as_input",
-                                  "no_folder", "bad_codec", "bad_suffix", "bad_model", "bad_interval", "bad_fps"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "text",
+        "truncated",
+        "audio_only",
+        "one_frame",
+        "same_as_input",
+        "no_folder",
+        "bad_codec",
+        "bad_suffix",
+        "bad_model",
+        "bad_interval",
+        "bad_fps",
+    ],
+)
 def test_bad_input_one_line_exit_2_nothing_written(case, clip: Path, tmp_path: Path, capsys):
     out = tmp_path / "out.mp4"
     extra: list[str] = []
@@ -60,13 +77,21 @@ def test_bad_input_one_line_exit_2_nothing_written(case, clip: Path, tmp_path: P
         extra = ["--frame-interval", "0"]
     elif case == "bad_fps":
         extra = ["--fps", "-5"]
-    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir() if p.is_file()}
+    before = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in tmp_path.iterdir()
+        if p.is_file()
+    }
     model = [] if case == "bad_model" else ["--model", "blend"]
     code = main(["interpolate", str(src), "-o", str(out), "--quiet", *model, *extra])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("emavfi interpolate: error:")
-    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir() if p.is_file()}
+    after = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in tmp_path.iterdir()
+        if p.is_file()
+    }
     assert after == before  # no output, no temp file, input untouched
 
 
@@ -86,8 +111,12 @@ class _Interrupting:
 def test_ctrl_c_leaves_no_partial_output(clip: Path, tmp_path: Path):
     digest = hashlib.sha256(clip.read_bytes()).hexdigest()
     with pytest.raises(KeyboardInterrupt):
-        interpolate_video(clip, tmp_path / "out.mp4", _Interrupting(),
-                          VideoOptions(factor=1, batch_size=1, progress=False))
+        interpolate_video(
+            clip,
+            tmp_path / "out.mp4",
+            _Interrupting(),
+            VideoOptions(factor=1, batch_size=1, progress=False),
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
     assert hashlib.sha256(clip.read_bytes()).hexdigest() == digest
 
@@ -95,15 +124,19 @@ def test_ctrl_c_leaves_no_partial_output(clip: Path, tmp_path: Path):
 def test_duplicates_are_skipped_not_stuttered(tmp_path: Path):
     images = [bar_frame(i, 64, 48) for i in (0, 1, 1, 2, 3, 4)]  # input 2 repeats input 1
     src = make_video(tmp_path / "dup.mp4", count=6, frames=images)
-    blend = lambda a, b, ts: [a * (1 - t) + b * t for t in ts]  # noqa: E731
-    result = interpolate_video(src, tmp_path / "d.mp4", blend, VideoOptions(factor=1, progress=False))
+    blend = lambda a, b, ts: [a * (1 - t) + b * t for t in ts]
+    result = interpolate_video(
+        src, tmp_path / "d.mp4", blend, VideoOptions(factor=1, progress=False)
+    )
     assert result.duplicates == 1 and result.output_frames == 12
     _, out, _ = decode(tmp_path / "d.mp4")
     # the duplicate's slot (output 4, at 2/12 s) lies halfway between input 1 (bar at step 1,
     # 1/12 s) and input 3 (bar at step 2, 3/12 s): motion continues instead of stopping
     expected = (bar_frame(1, 64, 48).astype(float) + bar_frame(2, 64, 48)) / 2
     assert np.abs(out[4].astype(float) - expected).mean() < 6
-    plain = interpolate_video(src, tmp_path / "p.mp4", blend, VideoOptions(factor=1, dedup=False, progress=False))
+    plain = interpolate_video(
+        src, tmp_path / "p.mp4", blend, VideoOptions(factor=1, dedup=False, progress=False)
+    )
     assert plain.duplicates == 0
     stalled = decode(tmp_path / "p.mp4")[1][4]  # without dedup the motion stops there
     assert np.abs(stalled.astype(float) - bar_frame(1, 64, 48)).mean() < 6
@@ -116,8 +149,7 @@ def test_producer_error_is_reraised_and_consumer_keeps_order():
 
     items = []
     with pytest.raises(ValueError, match="decoder broke"):
-        for item in BackgroundProducer(produce, maxsize=1):
-            items.append(item)
+        items.extend(BackgroundProducer(produce, maxsize=1))
     assert items == [1]
 
     seen = []
@@ -144,7 +176,9 @@ def test_inference_mode_and_batches(clip: Path, tmp_path: Path):
         calls.append((img0.shape, torch.is_inference_mode_enabled()))
         return [img0 * (1 - t) + img1 * t for t in timesteps]
 
-    interpolate_video(clip, tmp_path / "o.mp4", spy, VideoOptions(factor=1, batch_size=4, progress=False))
+    interpolate_video(
+        clip, tmp_path / "o.mp4", spy, VideoOptions(factor=1, batch_size=4, progress=False)
+    )
     assert all(inference for _, inference in calls)
     assert calls[0][0] == (4, 3, 48, 64)  # four pairs per model call
     assert sum(shape[0] for shape, _ in calls) == 11  # every pair once

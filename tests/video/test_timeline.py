@@ -11,8 +11,17 @@ from emavfi.video.timeline import Timeline, plan, resolve_mode, select, to_fract
 
 # Timestamps in a 1/1000 s time base, strictly increasing, possibly irregular (VFR).
 gaps = st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=40)
-rates = st.sampled_from([Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(48), Fraction(60),
-                         Fraction(7, 2), Fraction(120)])
+rates = st.sampled_from(
+    [
+        Fraction(24),
+        Fraction(25),
+        Fraction(30000, 1001),
+        Fraction(48),
+        Fraction(60),
+        Fraction(7, 2),
+        Fraction(120),
+    ]
+)
 
 
 def _timestamps(start_ms: int, gap_list: list[int]) -> tuple[list[Fraction], Fraction]:
@@ -82,7 +91,12 @@ def test_cut_repeats_nearer_frame():
     timestamps = [Fraction(i, 10) for i in range(4)]
     frames = plan(timestamps, Fraction(4, 10), factor=3, cuts=frozenset({2}))
     across = [f for f in frames if timestamps[1] <= f.time < timestamps[2]]
-    assert [(f.index0, f.index1, f.t) for f in across] == [(1, 1, 0), (1, 1, 0), (1, 1, 0), (2, 2, 0)]
+    assert [(f.index0, f.index1, f.t) for f in across] == [
+        (1, 1, 0),
+        (1, 1, 0),
+        (1, 1, 0),
+        (2, 2, 0),
+    ]
 
 
 def test_fps_wins_over_factor_and_validation():

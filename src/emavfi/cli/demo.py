@@ -19,11 +19,22 @@ def asset(name: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", type=Path, default=Path("emavfi-demo"),
-                        help="folder for the results (default: ./emavfi-demo)")
-    parser.add_argument("--model", default=None, help="registry name or checkpoint path (default: ema-cpu)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--fps", type=float, default=None, help="target fps for the clip (default: 2x, 50 fps)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("emavfi-demo"),
+        help="folder for the results (default: ./emavfi-demo)",
+    )
+    parser.add_argument(
+        "--model", default=None, help="registry name or checkpoint path (default: ema-cpu)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=None, help="target fps for the clip (default: 2x, 50 fps)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -43,17 +54,23 @@ def run(args: argparse.Namespace) -> int:
     for name in ("frame0.png", "frame1.png", "sample_clip.mp4"):
         inputs[name] = out / f"input_{name}"
         shutil.copyfile(asset(name), inputs[name])
-    middle = interp.frames(read_image(inputs["frame0.png"]), read_image(inputs["frame1.png"]), [0.5])[0]
+    middle = interp.frames(
+        read_image(inputs["frame0.png"]), read_image(inputs["frame1.png"]), [0.5]
+    )[0]
     middle_path = out / "middle_frame.png"
     write_image(middle_path, middle)
     video_path = out / "sample_interpolated.mp4"
     options = VideoOptions(fps=args.fps, factor=None if args.fps else 1, progress=not args.quiet)
     result = interpolate_video(inputs["sample_clip.mp4"], video_path, interp, options)
-    comparison = side_by_side(inputs["sample_clip.mp4"], video_path, out / "comparison_side_by_side.mp4")
+    comparison = side_by_side(
+        inputs["sample_clip.mp4"], video_path, out / "comparison_side_by_side.mp4"
+    )
     print(f"model: {interp.name} on {interp.device}")
     print(f"input frames:   {inputs['frame0.png']}  {inputs['frame1.png']}")
     print(f"middle frame:   {middle_path}")
     print(f"input clip:     {inputs['sample_clip.mp4']}")
-    print(f"output clip:    {video_path} ({result.output_frames} frames from {result.input_frames})")
+    print(
+        f"output clip:    {video_path} ({result.output_frames} frames from {result.input_frames})"
+    )
     print(f"side by side:   {comparison} (left: input, right: interpolated)")
     return 0

@@ -24,22 +24,62 @@ skipped so that they do not turn into stutter. INPUT or OUTPUT may be a folder o
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("input", type=Path, help="input video (any format FFmpeg reads) or image folder")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="output video (.mp4, .mkv, .mov, ...) or folder for PNG frames")
-    parser.add_argument("--fps", type=float, default=None, help="target frames per second (wins over --factor)")
-    parser.add_argument("--factor", type=int, default=None, help="frames inserted between each pair (default 1)")
-    parser.add_argument("--frame-interval", type=int, default=1, help="process every k-th input frame (default 1)")
+    parser.add_argument(
+        "input", type=Path, help="input video (any format FFmpeg reads) or image folder"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output video (.mp4, .mkv, .mov, ...) or folder for PNG frames",
+    )
+    parser.add_argument(
+        "--fps", type=float, default=None, help="target frames per second (wins over --factor)"
+    )
+    parser.add_argument(
+        "--factor", type=int, default=None, help="frames inserted between each pair (default 1)"
+    )
+    parser.add_argument(
+        "--frame-interval", type=int, default=1, help="process every k-th input frame (default 1)"
+    )
     add_model_arguments(parser)
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                        help="auto: fp16 autocast on CUDA, fp32 elsewhere")
-    parser.add_argument("--batch-size", type=int, default=4, help="frame pairs per model call (default 4)")
-    parser.add_argument("--codec", default="libx264", help="video encoder (default libx264: H.264, yuv420p)")
-    parser.add_argument("--crf", type=int, default=17, help="quality for x264/x265/VP9/AV1 (default 17, visually lossless)")
-    parser.add_argument("--no-scene-detect", action="store_true", help="interpolate across scene cuts too")
-    parser.add_argument("--scene-threshold", type=float, default=27.0, help="PySceneDetect ContentDetector threshold")
-    parser.add_argument("--no-dedup", action="store_true", help="treat duplicated input frames as motion stops")
-    parser.add_argument("--input-fps", type=float, default=None, help="frame rate of an image-folder input (default 25)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="auto: fp16 autocast on CUDA, fp32 elsewhere",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=4, help="frame pairs per model call (default 4)"
+    )
+    parser.add_argument(
+        "--codec", default="libx264", help="video encoder (default libx264: H.264, yuv420p)"
+    )
+    parser.add_argument(
+        "--crf",
+        type=int,
+        default=17,
+        help="quality for x264/x265/VP9/AV1 (default 17, visually lossless)",
+    )
+    parser.add_argument(
+        "--no-scene-detect", action="store_true", help="interpolate across scene cuts too"
+    )
+    parser.add_argument(
+        "--scene-threshold",
+        type=float,
+        default=27.0,
+        help="PySceneDetect ContentDetector threshold",
+    )
+    parser.add_argument(
+        "--no-dedup", action="store_true", help="treat duplicated input frames as motion stops"
+    )
+    parser.add_argument(
+        "--input-fps",
+        type=float,
+        default=None,
+        help="frame rate of an image-folder input (default 25)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -48,18 +88,36 @@ def run(args: argparse.Namespace) -> int:
     from emavfi.video.pipeline import VideoOptions, interpolate_video
 
     options = VideoOptions(
-        fps=args.fps, factor=args.factor, frame_interval=args.frame_interval,
-        scene_detect=not args.no_scene_detect, scene_threshold=args.scene_threshold, dedup=not args.no_dedup,
-        codec=args.codec, crf=args.crf, batch_size=args.batch_size, input_fps=args.input_fps,
+        fps=args.fps,
+        factor=args.factor,
+        frame_interval=args.frame_interval,
+        scene_detect=not args.no_scene_detect,
+        scene_threshold=args.scene_threshold,
+        dedup=not args.no_dedup,
+        codec=args.codec,
+        crf=args.crf,
+        batch_size=args.batch_size,
+        input_fps=args.input_fps,
         progress=not args.quiet,
     )
-    def make_interpolator() -> Interpolator:
-        return Interpolator(args.model, device=args.device, scale=args.scale, precision=args.precision,
-                            tta=args.tta, batch_size=args.batch_size)
 
-    result = interpolate_video(args.input, args.output, options=options, make_interpolator=make_interpolator)
+    def make_interpolator() -> Interpolator:
+        return Interpolator(
+            args.model,
+            device=args.device,
+            scale=args.scale,
+            precision=args.precision,
+            tta=args.tta,
+            batch_size=args.batch_size,
+        )
+
+    result = interpolate_video(
+        args.input, args.output, options=options, make_interpolator=make_interpolator
+    )
     if not args.quiet:
-        print(f"wrote {result.output.resolve()}: {result.output_frames} frames ({result.synthesised} synthesised) from "
-              f"{result.input_frames} input frames, {result.cuts} scene cut(s), {result.duplicates} duplicate(s), "
-              f"{result.seconds:.1f} s")
+        print(
+            f"wrote {result.output.resolve()}: {result.output_frames} frames ({result.synthesised} synthesised) from "
+            f"{result.input_frames} input frames, {result.cuts} scene cut(s), {result.duplicates} duplicate(s), "
+            f"{result.seconds:.1f} s"
+        )
     return 0

@@ -17,15 +17,23 @@ from emavfi.video import writer as video_writer
 DIVIDER = 4  # white pixels between the halves
 
 
-def side_by_side(input_path: str | Path, output_path: str | Path, comparison_path: str | Path) -> Path:
+def side_by_side(
+    input_path: str | Path, output_path: str | Path, comparison_path: str | Path
+) -> Path:
     """Write ``comparison_path``: ``input | output`` at the output's frame times. Returns it."""
     comparison_path = video_writer.check_output(comparison_path, input_path)
     before = video_reader.probe(input_path)
     after = video_reader.probe(output_path)
-    info = dataclasses.replace(after, width=before.width + DIVIDER + after.width,
-                               height=max(before.height, after.height), other_streams=0, rotation=0)
-    sink = video_writer.VideoSink(comparison_path, info, time_base=after.time_base,
-                                  rate=after.rate, copy_streams=False)
+    info = dataclasses.replace(
+        after,
+        width=before.width + DIVIDER + after.width,
+        height=max(before.height, after.height),
+        other_streams=0,
+        rotation=0,
+    )
+    sink = video_writer.VideoSink(
+        comparison_path, info, time_base=after.time_base, rate=after.rate, copy_streams=False
+    )
     input_stream = video_reader.read_frames(before)
     outputs = video_reader.read_frames(after)
     inputs = iter(input_stream)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -59,9 +59,14 @@ class VideoResult:
     seconds: float
 
 
-def interpolate_video(input_path: str | Path, output_path: str | Path, interpolator: Callable | None = None,
-                      options: VideoOptions | None = None, *,
-                      make_interpolator: Callable[[], Callable] | None = None) -> VideoResult:
+def interpolate_video(
+    input_path: str | Path,
+    output_path: str | Path,
+    interpolator: Callable | None = None,
+    options: VideoOptions | None = None,
+    *,
+    make_interpolator: Callable[[], Callable] | None = None,
+) -> VideoResult:
     """Interpolate ``input_path`` (video file or image folder) into ``output_path``.
 
     ``interpolator(img0, img1, timesteps)`` takes ``(B, 3, H, W)`` RGB [0, 1] tensors and returns
@@ -90,9 +95,18 @@ def interpolate_video(input_path: str | Path, output_path: str | Path, interpola
         sink.abort()
         raise
     seconds = clock.perf_counter() - started
-    log.debug("wrote %s: %d frames from %d in %.1f s", output_path, sink.count, stats["input"], seconds)
-    return VideoResult(Path(output_path), stats["input"], sink.count, stats["synthesised"], stats["cuts"],
-                       stats["duplicates"], seconds)
+    log.debug(
+        "wrote %s: %d frames from %d in %.1f s", output_path, sink.count, stats["input"], seconds
+    )
+    return VideoResult(
+        Path(output_path),
+        stats["input"],
+        sink.count,
+        stats["synthesised"],
+        stats["cuts"],
+        stats["duplicates"],
+        seconds,
+    )
 
 
 def prepare(input_path, output_path, options: VideoOptions):
@@ -113,18 +127,28 @@ def prepare(input_path, output_path, options: VideoOptions):
     else:  # factor: times are input timestamps split in (factor + 1) steps
         rate = info.rate * (factor + 1) / options.frame_interval
         time_base = info.time_base / (factor + 1)
-    sink = video_writer.VideoSink(output_path, info, time_base=time_base, rate=rate, codec=codec, crf=options.crf)
+    sink = video_writer.VideoSink(
+        output_path, info, time_base=time_base, rate=rate, codec=codec, crf=options.crf
+    )
     return info, sink, timeline
 
 
-def _run(info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions) -> dict[str, int]:
+def _run(
+    info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions
+) -> dict[str, int]:
     """The main loop over decoded frames; returns counters."""
     from tqdm import tqdm
 
     total = timeline.total or -(-info.frames // options.frame_interval) * (timeline.factor + 1)
     bar = tqdm(total=total, unit="frame", disable=not options.progress, dynamic_ncols=True)
-    batcher = _Batcher(interpolator, options.batch_size, lambda item: (writer.put(item), bar.update(1)))
-    detector = SceneCutDetector(options.scene_threshold, float(info.rate)) if options.scene_detect else None
+    batcher = _Batcher(
+        interpolator, options.batch_size, lambda item: (writer.put(item), bar.update(1))
+    )
+    detector = (
+        SceneCutDetector(options.scene_threshold, float(info.rate))
+        if options.scene_detect
+        else None
+    )
     stats = {"input": 0, "cuts": 0, "duplicates": 0}
     anchor = previous_time = None
     pending: list[Fraction] = []
@@ -137,7 +161,12 @@ def _run(info, timeline: Timeline, frames, writer, interpolator, options: VideoO
             continue
         pending += timeline.times_between(previous_time, time)
         previous_time = time
-        if not cut and options.dedup and duplicate_run < MAX_DUPLICATE_RUN and is_duplicate(anchor[2], rgb):
+        if (
+            not cut
+            and options.dedup
+            and duplicate_run < MAX_DUPLICATE_RUN
+            and is_duplicate(anchor[2], rgb)
+        ):
             duplicate_run += 1
             stats["duplicates"] += 1
             continue  # its output times wait for the next distinct frame
@@ -203,4 +232,6 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
 
 def _to_uint8(batch: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return batch.detach().float().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return (
+        batch.detach().float().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    )

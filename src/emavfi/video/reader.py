@@ -67,13 +67,23 @@ def probe(path: str | Path, input_fps: float | Fraction | None = None) -> VideoI
             other = len(container.streams.audio) + len(container.streams.subtitles)
             codec = stream.codec_context
             info = VideoInfo(
-                path=path, width=codec.width, height=codec.height, frames=len(times), start=Fraction(0),
-                end=Fraction(0), rate=Fraction(stream.average_rate or stream.guessed_rate or 25),
-                time_base=Fraction(stream.time_base), sample_aspect_ratio=_fraction(codec.sample_aspect_ratio),
-                rotation=rotation, colour=_colour(codec), other_streams=other,
+                path=path,
+                width=codec.width,
+                height=codec.height,
+                frames=len(times),
+                start=Fraction(0),
+                end=Fraction(0),
+                rate=Fraction(stream.average_rate or stream.guessed_rate or 25),
+                time_base=Fraction(stream.time_base),
+                sample_aspect_ratio=_fraction(codec.sample_aspect_ratio),
+                rotation=rotation,
+                colour=_colour(codec),
+                other_streams=other,
             )
     except av.FFmpegError as exc:
-        raise EmavfiError(f"cannot read {path}: {exc.strerror or exc} (unreadable or truncated file?)") from exc
+        raise EmavfiError(
+            f"cannot read {path}: {exc.strerror or exc} (unreadable or truncated file?)"
+        ) from exc
     if len(times) < 2:
         raise EmavfiError(f"{path} has fewer than two video frames ({len(times)})")
     info.start = times[0]
@@ -96,7 +106,10 @@ def _packet_times(container, stream) -> tuple[list[Fraction], list[Fraction]]:
         by_pts[packet.pts] = packet.duration or 0
     if missing:  # some containers (raw streams) carry no pts: decode once for the frames' times
         container.seek(0)
-        by_pts = {frame.pts if frame.pts is not None else i: 0 for i, frame in enumerate(container.decode(stream))}
+        by_pts = {
+            frame.pts if frame.pts is not None else i: 0
+            for i, frame in enumerate(container.decode(stream))
+        }
     ordered = sorted(by_pts)
     return [p * time_base for p in ordered], [by_pts[p] * time_base for p in ordered]
 
@@ -105,7 +118,7 @@ def _first_rotation(container, stream) -> int:
     container.seek(0)
     try:
         for frame in container.decode(stream):
-            return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+            return round(getattr(frame, "rotation", 0) or 0) % 360
     except Exception:  # noqa: BLE001 - metadata only: a decoding problem surfaces when reading
         return 0
     return 0
@@ -131,8 +144,16 @@ def _probe_sequence(folder: Path, rate: Fraction) -> VideoInfo:
     first = _read_image(files[0])
     height, width = first.shape[:2]
     return VideoInfo(
-        path=folder, width=width, height=height, frames=len(files), start=Fraction(0),
-        end=len(files) / rate, rate=rate, time_base=1 / rate, is_sequence=True, sequence=files,
+        path=folder,
+        width=width,
+        height=height,
+        frames=len(files),
+        start=Fraction(0),
+        end=len(files) / rate,
+        rate=rate,
+        time_base=1 / rate,
+        is_sequence=True,
+        sequence=files,
     )
 
 
@@ -145,7 +166,7 @@ def _read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1])
 
 
-def read_frames(info: VideoInfo, frame_interval: int = 1, maxsize: int = 8) -> "FrameStream":
+def read_frames(info: VideoInfo, frame_interval: int = 1, maxsize: int = 8) -> FrameStream:
     """Decode in a background thread: every ``frame_interval``-th frame as ``(index, time, rgb)``."""
     if info.is_sequence:
         return FrameStream(lambda emit: _produce_sequence(info, frame_interval, emit), maxsize)
@@ -163,8 +184,10 @@ def _produce_sequence(info: VideoInfo, frame_interval: int, emit: Callable) -> N
     for index in range(0, len(info.sequence), frame_interval):
         rgb = _read_image(info.sequence[index])
         if rgb.shape[:2] != (info.height, info.width):
-            raise EmavfiError(f"{info.sequence[index].name} is {rgb.shape[1]}x{rgb.shape[0]}, "
-                              f"the first image is {info.width}x{info.height}")
+            raise EmavfiError(
+                f"{info.sequence[index].name} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                f"the first image is {info.width}x{info.height}"
+            )
         emit((index, index / info.rate, rgb))
 
 
@@ -179,7 +202,11 @@ def _produce_video(info: VideoInfo, frame_interval: int, emit: Callable) -> None
             stream.thread_type = "AUTO"
             time_base = Fraction(stream.time_base)
             for frame in container.decode(stream):
-                time = frame.pts * time_base if frame.pts is not None else info.start + index / info.rate
+                time = (
+                    frame.pts * time_base
+                    if frame.pts is not None
+                    else info.start + index / info.rate
+                )
                 if last_time is not None and time <= last_time:
                     log.debug("skipping a frame whose timestamp %s does not increase", time)
                     continue
@@ -188,6 +215,8 @@ def _produce_video(info: VideoInfo, frame_interval: int, emit: Callable) -> None
                     emit((index, time, frame.to_ndarray(format="rgb24")))
                 index += 1
     except av.FFmpegError as exc:
-        raise EmavfiError(f"cannot decode {info.path}: {exc.strerror or exc} (truncated or corrupt?)") from exc
+        raise EmavfiError(
+            f"cannot decode {info.path}: {exc.strerror or exc} (truncated or corrupt?)"
+        ) from exc
     if index < 2:
         raise EmavfiError(f"{info.path} has fewer than two decodable frames ({index})")

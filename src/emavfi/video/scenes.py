@@ -19,7 +19,9 @@ def _small(rgb: np.ndarray, width: int = ANALYSIS_WIDTH) -> np.ndarray:
     height, full_width = rgb.shape[:2]
     if full_width <= width:
         return rgb
-    return cv2.resize(rgb, (width, max(1, round(height * width / full_width))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        rgb, (width, max(1, round(height * width / full_width))), interpolation=cv2.INTER_AREA
+    )
 
 
 class SceneCutDetector:
@@ -38,7 +40,9 @@ class SceneCutDetector:
         # (the filter would delay or merge reports, which streaming cannot wait for).
         self._detector = ContentDetector(threshold=threshold, min_scene_len=0)
         self._timecode = getattr(scenedetect, "FrameTimecode", None)
-        self._new_api = int(scenedetect.__version__.split(".")[1]) >= 7 or scenedetect.__version__[0] != "0"
+        self._new_api = (
+            int(scenedetect.__version__.split(".")[1]) >= 7 or scenedetect.__version__[0] != "0"
+        )
         self._fps = float(fps)
         self._count = 0
 
@@ -61,7 +65,9 @@ def is_duplicate(rgb0: np.ndarray, rgb1: np.ndarray, max_diff: float = DUPLICATE
 
     if rgb0.shape != rgb1.shape:
         return False
-    grey = [cv2.cvtColor(_small(x, 640), cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (rgb0, rgb1)]
+    grey = [
+        cv2.cvtColor(_small(x, 640), cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (rgb0, rgb1)
+    ]
     height, width = grey[0].shape
     size = (max(1, width // 8), max(1, height // 8))
     blocks = [cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in grey]

@@ -19,7 +19,12 @@ _POLL_S = 0.1
 class BackgroundProducer:
     """Run ``produce(emit)`` in a thread; iterate over what it emits (at most ``maxsize`` ahead)."""
 
-    def __init__(self, produce: Callable[[Callable[[Any], None]], None], maxsize: int = 8, name: str = "reader"):
+    def __init__(
+        self,
+        produce: Callable[[Callable[[Any], None]], None],
+        maxsize: int = 8,
+        name: str = "reader",
+    ):
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -41,7 +46,7 @@ class BackgroundProducer:
             self._produce(self._emit)
         except _Stopped:
             pass
-        except BaseException as exc:  # re-raised in the consumer's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
             self._error = exc
         finally:
             while not self._stop.is_set():
@@ -87,7 +92,7 @@ class BackgroundConsumer:
                 continue  # drain until the sentinel so that put() never blocks forever
             try:
                 self._consume(item)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - re-raised by put() / finish()
                 self._error = exc
 
     def put(self, item: Any) -> None:

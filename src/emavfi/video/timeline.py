@@ -23,6 +23,7 @@ Rules (documented in docs/video.md and ``emavfi interpolate --help``):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Sequence
@@ -45,10 +46,14 @@ class OutputFrame:
     t: float
 
 
-def resolve_mode(fps: float | Fraction | None, factor: int | None) -> tuple[Fraction | None, int | None]:
+def resolve_mode(
+    fps: float | Fraction | None, factor: int | None
+) -> tuple[Fraction | None, int | None]:
     """Validate ``--fps`` / ``--factor``; fps wins when both are given. Default: factor 1 (2x)."""
     if fps is not None and factor is not None:
-        log.warning("both a target fps (%s) and a factor (%d) were given: the fps wins", fps, factor)
+        log.warning(
+            "both a target fps (%s) and a factor (%d) were given: the fps wins", fps, factor
+        )
         factor = None
     if fps is not None:
         fps = to_fraction(fps)
@@ -62,7 +67,7 @@ def resolve_mode(fps: float | Fraction | None, factor: int | None) -> tuple[Frac
     return None, int(factor)
 
 
-def to_fraction(value: float | int | str | Fraction) -> Fraction:
+def to_fraction(value: float | str | Fraction) -> Fraction:
     """An fps as an exact fraction: 29.97 -> 30000/1001, 23.976 -> 24000/1001, 60 -> 60."""
     frac = Fraction(str(value)) if not isinstance(value, Fraction) else value
     for base in (24, 30, 48, 60, 120, 240):
@@ -86,11 +91,20 @@ class Timeline:
         factor: frames inserted between consecutive kept input frames.
     """
 
-    def __init__(self, start: Fraction, end: Fraction, *, fps: Fraction | None = None, factor: int | None = None):
+    def __init__(
+        self,
+        start: Fraction,
+        end: Fraction,
+        *,
+        fps: Fraction | None = None,
+        factor: int | None = None,
+    ):
         if (fps is None) == (factor is None):
             raise ValueError("give exactly one of fps and factor")
         if not end > start:
-            raise EmavfiError("the video has no duration (its last timestamp is not after its first)")
+            raise EmavfiError(
+                "the video has no duration (its last timestamp is not after its first)"
+            )
         self.start, self.end, self.fps, self.factor = Fraction(start), Fraction(end), fps, factor
         self.total = output_count(self.start, self.end, fps) if fps is not None else None
 
@@ -108,7 +122,13 @@ class Timeline:
 
 
 def frames_between(
-    times: Sequence[Fraction], index0: int, ts0: Fraction, index1: int, ts1: Fraction, *, cut: bool = False
+    times: Sequence[Fraction],
+    index0: int,
+    ts0: Fraction,
+    index1: int,
+    ts1: Fraction,
+    *,
+    cut: bool = False,
 ) -> list[OutputFrame]:
     """Source every output time in ``times`` (all in ``[ts0, ts1)``) from anchors 0 and 1.
 
@@ -152,7 +172,7 @@ def plan(
     kept = select(len(timestamps), frame_interval)
     timeline = Timeline(timestamps[0], end, fps=fps, factor=factor)
     frames: list[OutputFrame] = []
-    for a, b in zip(kept, kept[1:]):
+    for a, b in itertools.pairwise(kept):
         times = timeline.times_between(timestamps[a], timestamps[b])
         frames += frames_between(times, a, timestamps[a], b, timestamps[b], cut=b in cuts)
     frames += hold(timeline.times_between(timestamps[kept[-1]], end), kept[-1])
@@ -164,4 +184,3 @@ def select(count: int, frame_interval: int) -> list[int]:
     if frame_interval < 1:
         raise EmavfiError(f"the frame interval must be 1 or more, got {frame_interval}")
     return list(range(0, count, frame_interval))
-

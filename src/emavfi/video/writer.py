@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import secrets
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,7 +38,9 @@ def is_sequence_output(path: str | Path) -> bool:
 def check_output(path: str | Path, input_path: str | Path) -> Path:
     """Validate the output path (not the input, writable folder); returns it as a Path."""
     path, input_path = Path(path), Path(input_path)
-    if path.resolve() == input_path.resolve() or (path.exists() and input_path.exists() and path.samefile(input_path)):
+    if path.resolve() == input_path.resolve() or (
+        path.exists() and input_path.exists() and path.samefile(input_path)
+    ):
         raise EmavfiError(f"the output {path} is the input; choose another name")
     parent = path.resolve().parent
     if not parent.is_dir():
@@ -49,7 +51,9 @@ def check_output(path: str | Path, input_path: str | Path) -> Path:
         if path.is_dir() and any(path.iterdir()):
             raise EmavfiError(f"output folder {path} is not empty")
     elif path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise EmavfiError(f"unknown video file type {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
+        raise EmavfiError(
+            f"unknown video file type {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}"
+        )
     return path
 
 
@@ -60,7 +64,9 @@ def check_codec(name: str) -> str:
     try:
         return av.codec.Codec(name, "w").name
     except (av.FFmpegError, ValueError) as exc:
-        raise EmavfiError(f"unknown or unavailable video codec {name!r} (e.g. libx264, libx265, mpeg4, ffv1)") from exc
+        raise EmavfiError(
+            f"unknown or unavailable video codec {name!r} (e.g. libx264, libx265, mpeg4, ffv1)"
+        ) from exc
 
 
 class SequenceSink:
@@ -98,8 +104,17 @@ class VideoSink:
         time_base: exact time base of the output timestamps; rate: nominal frame rate.
     """
 
-    def __init__(self, path: Path, info: VideoInfo, *, time_base: Fraction, rate: Fraction,
-                 codec: str = DEFAULT_CODEC, crf: int | None = DEFAULT_CRF, copy_streams: bool = True):
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        *,
+        time_base: Fraction,
+        rate: Fraction,
+        codec: str = DEFAULT_CODEC,
+        crf: int | None = DEFAULT_CRF,
+        copy_streams: bool = True,
+    ):
         import av
 
         self.path, self.info, self.time_base = path, info, time_base
@@ -119,7 +134,9 @@ class VideoSink:
     def _add_video_stream(self, codec: str, crf: int | None, rate: Fraction):
         stream = self._container.add_stream(codec, rate=rate)
         stream.width, stream.height = self.info.width, self.info.height
-        stream.pix_fmt = _pixel_format(stream.codec_context.codec, self.info.width, self.info.height)
+        stream.pix_fmt = _pixel_format(
+            stream.codec_context.codec, self.info.width, self.info.height
+        )
         stream.codec_context.time_base = self.time_base
         stream.time_base = self.time_base
         if crf is not None and stream.codec_context.codec.name in CRF_CODECS:
@@ -144,8 +161,13 @@ class VideoSink:
             try:
                 self._copies[in_stream.index] = self._container.add_stream_from_template(in_stream)
             except (av.FFmpegError, ValueError) as exc:
-                log.warning("cannot copy %s stream %d into %s: %s", in_stream.type, in_stream.index,
-                            self.path.suffix, exc)
+                log.warning(
+                    "cannot copy %s stream %d into %s: %s",
+                    in_stream.type,
+                    in_stream.index,
+                    self.path.suffix,
+                    exc,
+                )
         if not self._copies:
             self._source.close()
             self._source = None
@@ -206,8 +228,8 @@ class VideoSink:
         try:
             if getattr(self, "_container", None) is not None:
                 self._close()
-        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
-            pass
+        except Exception as exc:  # noqa: BLE001 - the file is being thrown away anyway
+            log.debug("closing the partial output failed: %s", exc)
         self._tmp.unlink(missing_ok=True)
 
 
@@ -225,7 +247,11 @@ def _pixel_format(codec, width: int, height: int) -> str:
     """yuv420p where the codec takes it and the size is even (4:2:0 needs even sizes), else
     yuv444p (odd sizes keep every pixel), else what the codec offers."""
     formats = [f.name for f in (codec.video_formats or [])]
-    preferred = (["yuv420p"] if width % 2 == 0 and height % 2 == 0 else []) + ["yuv444p", "rgb24", "bgr0"]
+    preferred = (["yuv420p"] if width % 2 == 0 and height % 2 == 0 else []) + [
+        "yuv444p",
+        "rgb24",
+        "bgr0",
+    ]
     if not formats:
         return preferred[0]
     return next((name for name in preferred if name in formats), formats[0])
