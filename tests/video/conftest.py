@@ -29,6 +29,7 @@ def make_video(
     pts: list[int] | None = None,
     cut_at: int | None = None,
     frames: list[np.ndarray] | None = None,
+    tags: bool = False,
 ) -> Path:
     """Write an H.264 video (yuv444p if the size is odd); ``pts`` in 1/fps units (VFR if irregular)."""
     import av
@@ -41,6 +42,10 @@ def make_video(
         stream.options = {"crf": "10"}
         if rotation:
             stream.set_display_rotation(rotation)
+        if tags:  # BT.709 colour tags and 4:3 pixels
+            codec = stream.codec_context
+            codec.color_primaries = codec.color_trc = codec.colorspace = 1
+            codec.sample_aspect_ratio = Fraction(4, 3)
         tone = container.add_stream("aac", rate=44100) if audio else None
         stamps = pts if pts is not None else list(range(count))
         for i, stamp in enumerate(stamps):
@@ -89,6 +94,13 @@ def decode(path: Path) -> tuple[list[float], list[np.ndarray], dict]:
             images.append(frame.to_ndarray(format="rgb24"))
             facts["rotation"] = frame.rotation
         facts["size"] = (frame.width, frame.height)
+        codec = container.streams.video[0].codec_context
+        facts["tags"] = (
+            codec.color_primaries,
+            codec.color_trc,
+            codec.colorspace,
+            codec.sample_aspect_ratio,
+        )
     return times, images, facts
 
 

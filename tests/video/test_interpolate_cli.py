@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +60,13 @@ def test_variable_frame_rate_input(tmp_path: Path):
     assert np.abs(images[4].astype(float) - expected).mean() < 6
 
 
-def test_rotation_odd_size_and_frame_interval(tmp_path: Path):
-    src = make_video(tmp_path / "odd.mp4", width=63, height=47, rotation=90, count=13)
+def test_rotation_colour_aspect_odd_size_and_frame_interval(tmp_path: Path):
+    src = make_video(tmp_path / "odd.mp4", width=63, height=47, rotation=90, count=13, tags=True)
     out = tmp_path / "odd_out.mp4"
     assert run_cli(src, "-o", out, "--factor", "1", "--frame-interval", "2") == 0
     times, _, facts = decode(out)
     assert facts["size"] == (63, 47) and facts["rotation"] == 90
+    assert facts["tags"] == (1, 1, 1, Fraction(4, 3)) == decode(src)[2]["tags"]
     assert len(times) == 14  # 7 kept frames x 2
 
 
