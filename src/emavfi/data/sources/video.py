@@ -46,7 +46,7 @@ def _open(path: Path):
 
 def iter_video_frames(path: Path):
     """Yield every frame of the first video stream as ``HxWx3`` uint8 RGB."""
-    import av
+    from av.error import FFmpegError  # bound now: the except clause may run at interpreter exit
 
     container = _open(path)
     try:
@@ -55,7 +55,7 @@ def iter_video_frames(path: Path):
         try:
             for frame in container.decode(video=0):
                 yield frame.to_ndarray(format="rgb24")
-        except av.error.FFmpegError as exc:
+        except FFmpegError as exc:
             raise EmavfiError(f"cannot decode video {path}: {exc}") from exc
     finally:
         container.close()
