@@ -28,7 +28,9 @@ def scene_root(tmp_path: Path) -> Path:
     for split, scenes in (("train", {"a": 5, "b": 3}), ("val", {"c": 4})):
         for scene, count in scenes.items():
             for index in range(1, count + 1):
-                write_rgb(root / split / scene / f"frame{index:04d}.png", numbered_frame(10 * index))
+                write_rgb(
+                    root / split / scene / f"frame{index:04d}.png", numbered_frame(10 * index)
+                )
     return root
 
 

@@ -46,8 +46,13 @@ def _warp_error(sample: dict, end: int) -> float:
 def test_geometric_augmentation_keeps_frames_and_flows_aligned(textures, seed):  # noqa: F811
     scenes = SyntheticScenes(textures, SyntheticConfig(size=(48, 48), **PLAIN), seed=seed)
     original = _sample_dict(scenes.sample(0, with_visibility=True))
-    config = dataclasses.replace(NO_AUGMENTATION, random_rotation=True, horizontal_flip=True,
-                                 vertical_flip=True, temporal_reversal=True)
+    config = dataclasses.replace(
+        NO_AUGMENTATION,
+        random_rotation=True,
+        horizontal_flip=True,
+        vertical_flip=True,
+        temporal_reversal=True,
+    )
     augmented = augment_sample(original, config, np.random.default_rng(seed))
     for end in (0, 1):
         assert _warp_error(augmented, end) < 0.015
@@ -58,19 +63,32 @@ def test_geometric_augmentation_keeps_frames_and_flows_aligned(textures, seed): 
 
 
 def test_each_geometric_transform_is_applied_somewhere(textures):  # noqa: F811
-    original = _sample_dict(SyntheticScenes(textures, SyntheticConfig(size=(32, 32), **PLAIN)).sample(
-        0, with_visibility=True))
+    original = _sample_dict(
+        SyntheticScenes(textures, SyntheticConfig(size=(32, 32), **PLAIN)).sample(
+            0, with_visibility=True
+        )
+    )
     config = dataclasses.replace(NO_AUGMENTATION, horizontal_flip=True)
-    outcomes = {torch.equal(augment_sample(original, config, np.random.default_rng(s))["img0"],
-                            original["img0"].flip(-1)) for s in range(10)}
+    outcomes = {
+        torch.equal(
+            augment_sample(original, config, np.random.default_rng(s))["img0"],
+            original["img0"].flip(-1),
+        )
+        for s in range(10)
+    }
     assert outcomes == {True, False}
-    assert torch.equal(augment_sample(original, NO_AUGMENTATION, np.random.default_rng(0))["img0"],
-                       original["img0"])
+    assert torch.equal(
+        augment_sample(original, NO_AUGMENTATION, np.random.default_rng(0))["img0"],
+        original["img0"],
+    )
 
 
 def test_non_square_rotation_keeps_shape(textures):  # noqa: F811
-    sample = _sample_dict(SyntheticScenes(textures, SyntheticConfig(size=(24, 40), **PLAIN)).sample(
-        0, with_visibility=True))
+    sample = _sample_dict(
+        SyntheticScenes(textures, SyntheticConfig(size=(24, 40), **PLAIN)).sample(
+            0, with_visibility=True
+        )
+    )
     config = dataclasses.replace(NO_AUGMENTATION, random_rotation=True)
     for seed in range(6):
         out = augment_sample(sample, config, np.random.default_rng(seed))
@@ -80,14 +98,22 @@ def test_non_square_rotation_keeps_shape(textures):  # noqa: F811
 
 def test_color_jitter_and_grayscale_same_for_every_frame():
     frame = torch.rand(3, 16, 16)
-    sample = {"img0": frame, "img1": frame.clone(), "targets": frame[None].repeat(2, 1, 1, 1),
-              "timesteps": torch.tensor([0.3, 0.6]), "flow": torch.zeros(2, 4, 16, 16),
-              "flow_valid": torch.zeros(2, 1, 16, 16)}
-    config = dataclasses.replace(NO_AUGMENTATION, color_jitter=ColorJitter(0.4, 0.4, 0.4, 0.2),
-                                 random_grayscale=1.0)
+    sample = {
+        "img0": frame,
+        "img1": frame.clone(),
+        "targets": frame[None].repeat(2, 1, 1, 1),
+        "timesteps": torch.tensor([0.3, 0.6]),
+        "flow": torch.zeros(2, 4, 16, 16),
+        "flow_valid": torch.zeros(2, 1, 16, 16),
+    }
+    config = dataclasses.replace(
+        NO_AUGMENTATION, color_jitter=ColorJitter(0.4, 0.4, 0.4, 0.2), random_grayscale=1.0
+    )
     out = augment_sample(sample, config, np.random.default_rng(0))
     assert not torch.allclose(out["img0"], frame)
-    assert torch.allclose(out["img0"], out["img1"]) and torch.allclose(out["targets"][1], out["img0"])
+    assert torch.allclose(out["img0"], out["img1"]) and torch.allclose(
+        out["targets"][1], out["img0"]
+    )
     assert torch.allclose(out["img0"][0], out["img0"][1])  # grey
     assert out["img0"].min() >= 0 and out["img0"].max() <= 1
 

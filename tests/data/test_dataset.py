@@ -28,8 +28,12 @@ def _check_sample(sample: dict, k: int, size: tuple[int, int]) -> None:
 
 
 def test_scene_samples_carry_the_right_ground_truth(scene_root):
-    dataset = build_training_dataset([{"kind": "scenes", "path": str(scene_root / "train"), "gap": 4}],
-                                     targets_per_sample=2, augment=CROP, seed=0)
+    dataset = build_training_dataset(
+        [{"kind": "scenes", "path": str(scene_root / "train"), "gap": 4}],
+        targets_per_sample=2,
+        augment=CROP,
+        seed=0,
+    )
     assert len(dataset) == 1  # only scene a has 5 frames
     sample = dataset[0]
     _check_sample(sample, 2, (16, 16))
@@ -42,7 +46,9 @@ def test_scene_samples_carry_the_right_ground_truth(scene_root):
 
 
 def test_single_target_source_repeats_to_k(scene_root):
-    dataset = build_training_dataset([f"scenes:{scene_root}"], targets_per_sample=3, augment=CROP, seed=1)
+    dataset = build_training_dataset(
+        [f"scenes:{scene_root}"], targets_per_sample=3, augment=CROP, seed=1
+    )
     sample = dataset[0]
     _check_sample(sample, 3, (16, 16))
     assert sample["timesteps"].tolist() == [0.5, 0.5, 0.5]
@@ -66,8 +72,19 @@ def test_corrupt_image_is_skipped_logged_and_counted(scene_root, caplog):
 
 
 def test_synthetic_source_has_exact_flow(textures):  # noqa: F811
-    dataset = build_training_dataset([{"kind": "synthetic", "path": str(textures), "length": 5,
-                                       "brightness_prob": 0, "blur_prob": 0}], augment=CROP, seed=3)
+    dataset = build_training_dataset(
+        [
+            {
+                "kind": "synthetic",
+                "path": str(textures),
+                "length": 5,
+                "brightness_prob": 0,
+                "blur_prob": 0,
+            }
+        ],
+        augment=CROP,
+        seed=3,
+    )
     assert len(dataset) == 5
     sample = dataset[2]
     _check_sample(sample, 1, (16, 16))
@@ -77,8 +94,13 @@ def test_synthetic_source_has_exact_flow(textures):  # noqa: F811
 
 def test_mixing_by_weight(scene_root, textures):  # noqa: F811
     dataset = build_training_dataset(
-        [SourceSpec("scenes", str(scene_root), weight=3.0), SourceSpec("synthetic", str(textures), 1.0)],
-        augment=CROP, length=40, seed=0,
+        [
+            SourceSpec("scenes", str(scene_root), weight=3.0),
+            SourceSpec("synthetic", str(textures), 1.0),
+        ],
+        augment=CROP,
+        length=40,
+        seed=0,
     )
     assert isinstance(dataset, MixedDataset) and len(dataset) == 40
     names = [dataset[i]["name"] for i in range(40)]
@@ -88,8 +110,11 @@ def test_mixing_by_weight(scene_root, textures):  # noqa: F811
 
 def test_dataloader_with_two_workers_and_distinct_randomness(textures):  # noqa: F811
     augment = dataclasses.replace(AugmentConfig(), crop_size=(16, 16))
-    dataset = build_training_dataset([{"kind": "synthetic", "path": str(textures), "length": 8}],
-                                     targets_per_sample=2, augment=augment)
+    dataset = build_training_dataset(
+        [{"kind": "synthetic", "path": str(textures), "length": 8}],
+        targets_per_sample=2,
+        augment=augment,
+    )
     loader = DataLoader(dataset, batch_size=2, num_workers=2)
     batches = list(loader)
     assert len(batches) == 4

@@ -10,7 +10,7 @@ from emavfi.data.synthetic import SyntheticConfig, SyntheticScenes, TextureBank
 from emavfi.errors import EmavfiError
 from tests.data.conftest import backward_warp, write_rgb
 
-PLAIN = dict(brightness_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+PLAIN = {"brightness_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,9 @@ def textures(tmp_path_factory) -> Path:
     rng = np.random.default_rng(7)
     for index in range(4):
         small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        write_rgb(folder / f"t{index}.png", cv2.resize(small, (320, 240), interpolation=cv2.INTER_CUBIC))
+        write_rgb(
+            folder / f"t{index}.png", cv2.resize(small, (320, 240), interpolation=cv2.INTER_CUBIC)
+        )
     return folder
 
 
@@ -29,7 +31,9 @@ def _homography(params: dict, anchor: tuple[float, float]) -> np.ndarray:
     c, s = np.cos(params["angle"]), np.sin(params["angle"])
     ax, ay = anchor
     k = params["scale"]
-    linear = np.array([[k * c, -k * s, -k * (c * ax - s * ay)], [k * s, k * c, -k * (s * ax + c * ay)], [0, 0, 1]])
+    linear = np.array(
+        [[k * c, -k * s, -k * (c * ax - s * ay)], [k * s, k * c, -k * (s * ax + c * ay)], [0, 0, 1]]
+    )
     tilted = np.array([[1, 0, 0], [0, 1, 0], [params["tilt_x"], params["tilt_y"], 1]]) @ linear
     return np.array([[1, 0, params["x"]], [0, 1, params["y"]], [0, 0, 1]]) @ tilted
 
@@ -42,7 +46,10 @@ def _bilinear(texture: np.ndarray, xs: np.ndarray, ys: np.ndarray, reflect: bool
     def pick(x, y):
         if reflect:  # mirror without repeating the edge pixel (BORDER_REFLECT_101)
             period_x, period_y = 2 * (width - 1), 2 * (height - 1)
-            x, y = np.abs((x % period_x + period_x) % period_x), np.abs((y % period_y + period_y) % period_y)
+            x, y = (
+                np.abs((x % period_x + period_x) % period_x),
+                np.abs((y % period_y + period_y) % period_y),
+            )
             x, y = np.where(x >= width, period_x - x, x), np.where(y >= height, period_y - y, y)
             return texture[y, x].astype(np.float64)
         inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
@@ -92,9 +99,15 @@ def test_ground_truth_flow_warps_inputs_onto_target(textures):
         assert sample.flow.shape == (2, 64, 80, 4) and sample.flow_valid.shape == (2, 64, 80)
         for k in range(2):
             target = sample.targets[k]
-            for end, (channels, frame) in enumerate(((slice(0, 2), sample.img0), (slice(2, 4), sample.img1))):
+            for end, (channels, frame) in enumerate(
+                ((slice(0, 2), sample.img0), (slice(2, 4), sample.img1))
+            ):
                 warped = backward_warp(frame, sample.flow[k, ..., channels])
-                usable = (sample.flow_valid[k] > 0) & sample.visible[k, ..., end] & ~np.isnan(warped[..., 0])
+                usable = (
+                    (sample.flow_valid[k] > 0)
+                    & sample.visible[k, ..., end]
+                    & ~np.isnan(warped[..., 0])
+                )
                 assert usable.mean() > 0.3
                 # erode: bilinear sampling near an occluding edge mixes in the occluder
                 usable = cv2.erode(usable.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

@@ -54,7 +54,9 @@ def test_check_missing_folder_is_a_user_error(tmp_path, capsys):
 def _fake_middlebury(root):
     for seq in ("Alpha", "Beta"):
         for number in range(7, 15):
-            write_rgb(root / "other-data" / seq / f"frame{number:02d}.png", numbered_frame(number * 10))
+            write_rgb(
+                root / "other-data" / seq / f"frame{number:02d}.png", numbered_frame(number * 10)
+            )
     write_rgb(root / "other-gt-interp" / "Alpha" / "frame10i11.png", numbered_frame(105))
     flow = np.random.default_rng(0).normal(size=(24, 32, 2)).astype(np.float32)
     write_flo(root / "other-gt-flow" / "Alpha" / "flow10.flo", flow)
@@ -67,10 +69,14 @@ def test_prepare_middlebury(tmp_path, capsys):
     before = sorted(p.stat().st_mtime_ns for p in src.rglob("*") if p.is_file())
     assert main(["data", "prepare-middlebury", str(src), str(dst)]) == 0
     assert sorted(p.name for p in dst.iterdir()) == ["Alpha", "Alpha-interp", "Beta"]
-    assert sorted(p.name for p in (dst / "Alpha").glob("*.png"))[0] == "frame0007.png"
+    assert min(p.name for p in (dst / "Alpha").glob("*.png")) == "frame0007.png"
     assert np.array_equal(np.load(dst / "Alpha" / "flow10.npy"), flow)
     (window,) = open_source("scenes", dst / "Alpha-interp")
-    assert [int(load_frame(r)[0, 0, 0]) for r in (*window.inputs, window.targets[0][1])] == [100, 110, 105]
+    assert [int(load_frame(r)[0, 0, 0]) for r in (*window.inputs, window.targets[0][1])] == [
+        100,
+        110,
+        105,
+    ]
     assert len(open_source("scenes", dst)) == 6 + 6 + 1
     assert check_data_dir(dst).ok
     assert before == sorted(p.stat().st_mtime_ns for p in src.rglob("*") if p.is_file())

@@ -45,16 +45,26 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if self.crop_size is not None and (len(self.crop_size) != 2 or min(self.crop_size) < 1):
-            raise EmavfiError(f"crop_size must be [height, width] of positive sizes, got {self.crop_size}")
+            raise EmavfiError(
+                f"crop_size must be [height, width] of positive sizes, got {self.crop_size}"
+            )
         if not 0.0 <= self.random_grayscale <= 1.0:
-            raise EmavfiError(f"random_grayscale is a probability in [0, 1], got {self.random_grayscale}")
+            raise EmavfiError(
+                f"random_grayscale is a probability in [0, 1], got {self.random_grayscale}"
+            )
         if self.color_jitter is not None and not 0.0 <= self.color_jitter.hue <= 0.5:
             raise EmavfiError(f"color_jitter.hue must be in [0, 0.5], got {self.color_jitter.hue}")
 
 
+DEFAULT_AUGMENTATION = AugmentConfig()
 NO_AUGMENTATION = AugmentConfig(
-    crop_size=None, random_rotation=False, horizontal_flip=False, vertical_flip=False,
-    color_jitter=None, random_grayscale=0.0, temporal_reversal=False,
+    crop_size=None,
+    random_rotation=False,
+    horizontal_flip=False,
+    vertical_flip=False,
+    color_jitter=None,
+    random_grayscale=0.0,
+    temporal_reversal=False,
 )
 
 
@@ -102,7 +112,10 @@ def vflip_sample(sample: dict) -> dict:
 
 def rot90_sample(sample: dict, turns: int) -> dict:
     """Rotate counter-clockwise by ``turns`` quarter turns; flow (dx, dy) becomes (dy, -dx) per turn."""
-    out = {k: torch.rot90(sample[k], turns, dims=(-2, -1)) for k in ("img0", "img1", "targets", "flow", "flow_valid")}
+    out = {
+        k: torch.rot90(sample[k], turns, dims=(-2, -1))
+        for k in ("img0", "img1", "targets", "flow", "flow_valid")
+    }
     flow = out["flow"]
     for _ in range(turns % 4):
         flow = torch.stack([flow[:, 1], -flow[:, 0], flow[:, 3], -flow[:, 2]], dim=1)
@@ -126,7 +139,9 @@ def _signs(flow: torch.Tensor, x: float, y: float) -> torch.Tensor:
     return torch.tensor([x, y, x, y], dtype=flow.dtype, device=flow.device).view(1, 4, 1, 1)
 
 
-def jitter_colors(frames: torch.Tensor, jitter: ColorJitter, rng: np.random.Generator) -> torch.Tensor:
+def jitter_colors(
+    frames: torch.Tensor, jitter: ColorJitter, rng: np.random.Generator
+) -> torch.Tensor:
     """The same random brightness, contrast, saturation and hue change (in random order) on
     every frame of ``frames`` (N, 3, H, W) in [0, 1]."""
     factors = {
@@ -173,4 +188,7 @@ def augment_sample(sample: dict, config: AugmentConfig, rng: np.random.Generator
         if grayscale:
             frames = TF.rgb_to_grayscale(frames, num_output_channels=3)
         sample = {**sample, "img0": frames[0], "img1": frames[1], "targets": frames[2 : 2 + count]}
-    return {key: value.contiguous() if torch.is_tensor(value) else value for key, value in sample.items()}
+    return {
+        key: value.contiguous() if torch.is_tensor(value) else value
+        for key, value in sample.items()
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from emavfi.data.sources.base import frame_number, list_images, read_image, require_dir
@@ -41,17 +42,23 @@ class CheckReport:
 
 
 def _numbering_problems(frames: list[Path]) -> list[Problem]:
-    problems = [Problem(f, "no frame number in the file name") for f in frames if frame_number(f) is None]
+    problems = [
+        Problem(f, "no frame number in the file name") for f in frames if frame_number(f) is None
+    ]
     numbered = [(frame_number(f), f) for f in frames if frame_number(f) is not None]
     seen: dict[int, Path] = {}
     for number, frame in numbered:
         if number in seen:
-            problems.append(Problem(frame, f"frame number {number} also used by {seen[number].name}"))
+            problems.append(
+                Problem(frame, f"frame number {number} also used by {seen[number].name}")
+            )
         seen.setdefault(number, frame)
     ordered = sorted(seen.items())
-    for (number, frame), (next_number, _) in zip(ordered, ordered[1:]):
+    for (number, frame), (next_number, _) in pairwise(ordered):
         if next_number != number + 1:
-            missing = f"{number + 1}" if next_number == number + 2 else f"{number + 1}-{next_number - 1}"
+            missing = (
+                f"{number + 1}" if next_number == number + 2 else f"{number + 1}-{next_number - 1}"
+            )
             problems.append(Problem(frame, f"numbering gap after this frame: {missing} missing"))
     return problems
 
@@ -72,10 +79,14 @@ def check_scene(folder: Path) -> tuple[list[Problem], int]:
         (width, height), _ = Counter(sizes.values()).most_common(1)[0]
         for frame, (w, h) in sizes.items():
             if (w, h) != (width, height):
-                problems.append(Problem(frame, f"size {w}x{h} differs from the scene's {width}x{height}"))
+                problems.append(
+                    Problem(frame, f"size {w}x{h} differs from the scene's {width}x{height}")
+                )
     problems += _numbering_problems(frames)
     if len(frames) < MIN_FRAMES:
-        problems.append(Problem(folder, f"only {len(frames)} frame(s); a triplet needs {MIN_FRAMES}"))
+        problems.append(
+            Problem(folder, f"only {len(frames)} frame(s); a triplet needs {MIN_FRAMES}")
+        )
     return problems, len(frames)
 
 

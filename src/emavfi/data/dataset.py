@@ -24,7 +24,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from emavfi.data.augment import AugmentConfig, augment_sample, fit_to_crop, random_crop
+from emavfi.data.augment import (
+    DEFAULT_AUGMENTATION,
+    AugmentConfig,
+    augment_sample,
+    fit_to_crop,
+    random_crop,
+)
 from emavfi.data.sources import SOURCE_KINDS, FrameWindow, load_frame, open_source
 from emavfi.data.synthetic import SyntheticConfig, SyntheticScenes
 from emavfi.errors import EmavfiError
@@ -57,14 +63,18 @@ def parse_source(spec: str | dict | SourceSpec) -> SourceSpec:
         options = {k: v for k, v in spec.items() if k not in ("kind", "path", "weight")}
         if "kind" not in spec or "path" not in spec:
             raise EmavfiError(f"source {spec!r} needs 'kind' and 'path'")
-        parsed = SourceSpec(str(spec["kind"]), str(spec["path"]), float(spec.get("weight", 1.0)), options)
+        parsed = SourceSpec(
+            str(spec["kind"]), str(spec["path"]), float(spec.get("weight", 1.0)), options
+        )
     else:
         raise EmavfiError(f"cannot read source {spec!r}: expected 'kind:path' or a mapping")
     if parsed.kind != "synthetic" and parsed.kind not in SOURCE_KINDS:
         known = ", ".join([*SOURCE_KINDS, "synthetic"])
         raise EmavfiError(f"unknown source kind {parsed.kind!r}; known: {known}")
     if not parsed.weight > 0:
-        raise EmavfiError(f"source weight must be positive: {parsed.kind}:{parsed.path} has {parsed.weight}")
+        raise EmavfiError(
+            f"source weight must be positive: {parsed.kind}:{parsed.path} has {parsed.weight}"
+        )
     return parsed
 
 
@@ -97,8 +107,13 @@ class WindowDataset(Dataset):
     ``skipped_files``, shared by all workers) and another window is drawn.
     """
 
-    def __init__(self, windows: list[FrameWindow], targets_per_sample: int = 1,
-                 augment: AugmentConfig = AugmentConfig(), seed: int | None = None) -> None:
+    def __init__(
+        self,
+        windows: list[FrameWindow],
+        targets_per_sample: int = 1,
+        augment: AugmentConfig = DEFAULT_AUGMENTATION,
+        seed: int | None = None,
+    ) -> None:
         if not windows:
             raise EmavfiError("a training source has no windows")
         if targets_per_sample < 1:
@@ -135,12 +150,16 @@ class WindowDataset(Dataset):
         if count >= self.targets_per_sample:
             chosen = np.sort(rng.choice(count, self.targets_per_sample, replace=False))
         else:  # fewer distinct targets than K: repeat some
-            chosen = np.concatenate([np.arange(count), rng.integers(count, size=self.targets_per_sample - count)])
+            chosen = np.concatenate(
+                [np.arange(count), rng.integers(count, size=self.targets_per_sample - count)]
+            )
         refs = [*window.inputs, *(window.targets[i][1] for i in chosen)]
         frames = [load_frame(ref) for ref in refs]
         if any(frame.shape != frames[0].shape for frame in frames):
             raise EmavfiError(f"frames of different sizes in {window.name}")
-        frames = random_crop(fit_to_crop(frames, self.augment.crop_size), self.augment.crop_size, rng)
+        frames = random_crop(
+            fit_to_crop(frames, self.augment.crop_size), self.augment.crop_size, rng
+        )
         targets = torch.stack([_to_chw(frame) for frame in frames[2:]])
         height, width = targets.shape[-2:]
         sample = {
@@ -158,9 +177,15 @@ class SyntheticDataset(Dataset):
     """``length`` samples per epoch of the synthetic scene stream, rendered at the crop size,
     with exact flows. Seeded: sample ``i`` is fixed; unseeded: fresh scenes every time."""
 
-    def __init__(self, textures: str | Path, targets_per_sample: int = 1,
-                 augment: AugmentConfig = AugmentConfig(), length: int = 1000, seed: int | None = None,
-                 config: SyntheticConfig | None = None) -> None:
+    def __init__(
+        self,
+        textures: str | Path,
+        targets_per_sample: int = 1,
+        augment: AugmentConfig = DEFAULT_AUGMENTATION,
+        length: int = 1000,
+        seed: int | None = None,
+        config: SyntheticConfig | None = None,
+    ) -> None:
         config = config or SyntheticConfig()
         if augment.crop_size is not None:
             config = dataclasses.replace(config, size=tuple(augment.crop_size))
@@ -192,7 +217,9 @@ class MixedDataset(Dataset):
     """Several datasets drawn with probabilities proportional to their weights, ``length``
     samples per epoch (each draw picks a dataset, then a random item of it)."""
 
-    def __init__(self, parts: list[tuple[Dataset, float]], length: int, seed: int | None = None) -> None:
+    def __init__(
+        self, parts: list[tuple[Dataset, float]], length: int, seed: int | None = None
+    ) -> None:
         if not parts:
             raise EmavfiError("no training source given")
         weights = np.array([weight for _, weight in parts], dtype=np.float64)
@@ -214,14 +241,17 @@ class MixedDataset(Dataset):
         return dataset[int(rng.integers(len(dataset)))]
 
 
-def _synthetic_dataset(spec: SourceSpec, targets_per_sample: int, augment: AugmentConfig,
-                       seed: int | None) -> SyntheticDataset:
+def _synthetic_dataset(
+    spec: SourceSpec, targets_per_sample: int, augment: AugmentConfig, seed: int | None
+) -> SyntheticDataset:
     options = dict(spec.options)
     length = int(options.pop("length", 1000))
     fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise EmavfiError(f"unknown synthetic option(s) {', '.join(unknown)} (allowed: length, {', '.join(sorted(fields))})")
+        raise EmavfiError(
+            f"unknown synthetic option(s) {', '.join(unknown)} (allowed: length, {', '.join(sorted(fields))})"
+        )
     tuples = {k: tuple(v) for k, v in options.items() if isinstance(v, list)}
     config = SyntheticConfig(**{**options, **tuples})
     return SyntheticDataset(spec.path, targets_per_sample, augment, length, seed, config)
@@ -230,7 +260,7 @@ def _synthetic_dataset(spec: SourceSpec, targets_per_sample: int, augment: Augme
 def build_training_dataset(
     specs: list[str | dict | SourceSpec],
     targets_per_sample: int = 1,
-    augment: AugmentConfig = AugmentConfig(),
+    augment: AugmentConfig = DEFAULT_AUGMENTATION,
     length: int | None = None,
     seed: int | None = None,
 ) -> Dataset:
@@ -244,7 +274,9 @@ def build_training_dataset(
         else:
             windows = open_source(spec.kind, spec.path, **spec.options)
             dataset = WindowDataset(windows, targets_per_sample, augment, seed)
-        logger.info("source %s:%s: %d items, weight %g", spec.kind, spec.path, len(dataset), spec.weight)
+        logger.info(
+            "source %s:%s: %d items, weight %g", spec.kind, spec.path, len(dataset), spec.weight
+        )
         parts.append((dataset, spec.weight))
     if len(parts) == 1 and length is None:
         return parts[0][0]

@@ -37,8 +37,14 @@ def read_flo(path: str | Path) -> np.ndarray:
     expected = HEADER_BYTES + width * height * 2 * 4
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "has trailing bytes"
-        raise EmavfiError(f"corrupt .flo file ({state}: {len(data)} bytes, expected {expected} for {width}x{height}): {path}")
-    return np.frombuffer(data, "<f4", width * height * 2, HEADER_BYTES).reshape(height, width, 2).astype(np.float32)
+        raise EmavfiError(
+            f"corrupt .flo file ({state}: {len(data)} bytes, expected {expected} for {width}x{height}): {path}"
+        )
+    return (
+        np.frombuffer(data, "<f4", width * height * 2, HEADER_BYTES)
+        .reshape(height, width, 2)
+        .astype(np.float32)
+    )
 
 
 def write_flo(path: str | Path, flow: np.ndarray) -> None:
@@ -47,7 +53,10 @@ def write_flo(path: str | Path, flow: np.ndarray) -> None:
     if flow.ndim != 3 or flow.shape[2] != 2 or min(flow.shape[:2]) < 1:
         raise EmavfiError(f"flow must be HxWx2, got shape {flow.shape}")
     path = Path(path)
-    header = np.array([MAGIC], "<f4").tobytes() + np.array([flow.shape[1], flow.shape[0]], "<i4").tobytes()
+    header = (
+        np.array([MAGIC], "<f4").tobytes()
+        + np.array([flow.shape[1], flow.shape[0]], "<i4").tobytes()
+    )
     atomic_write_bytes(path, header + flow.astype("<f4").tobytes())
 
 

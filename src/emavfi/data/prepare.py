@@ -60,7 +60,9 @@ def prepare_middlebury(src: str | Path, dst: str | Path) -> list[Path]:
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise EmavfiError(f"destination {dst} must be outside the source {src}")
     frames_root, written = _frames_dir(src), []
-    for seq_dir in sorted((p for p in frames_root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+    for seq_dir in sorted(
+        (p for p in frames_root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)
+    ):
         frames = [f for f in list_images(seq_dir) if frame_number(f) is not None]
         if len(frames) >= 3:
             for frame in frames:
@@ -80,7 +82,11 @@ def prepare_middlebury(src: str | Path, dst: str | Path) -> list[Path]:
 
 
 def extract_video(
-    video: str | Path, dst: str | Path, threshold: float = 27.0, min_scene_len: int = 3, min_frames: int = 3
+    video: str | Path,
+    dst: str | Path,
+    threshold: float = 27.0,
+    min_scene_len: int = 3,
+    min_frames: int = 3,
 ) -> list[tuple[Path, int]]:
     """Video -> ``dst/<stem>_sceneNNN/frameNNNNN.png``, cut at scene changes (PySceneDetect's
     content detector). Scenes shorter than ``min_frames`` are dropped. Returns (folder, frames)."""

@@ -78,7 +78,9 @@ class MotionPath:
         p = self.params(t)
         cos, sin = np.cos(p["angle"]) * p["scale"], np.sin(p["angle"]) * p["scale"]
         centred = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
-        centred = centred @ np.array([[1.0, 0, -self.anchor[0]], [0, 1.0, -self.anchor[1]], [0, 0, 1.0]])
+        centred = centred @ np.array(
+            [[1.0, 0, -self.anchor[0]], [0, 1.0, -self.anchor[1]], [0, 0, 1.0]]
+        )
         tilt = np.array([[1.0, 0, 0], [0, 1.0, 0], [p["tilt_x"], p["tilt_y"], 1.0]])
         move = np.array([[1.0, 0, p["x"]], [0, 1.0, p["y"]], [0, 0, 1.0]])
         return move @ tilt @ centred
@@ -119,7 +121,9 @@ class Render:
     purity: np.ndarray
 
 
-def _screen_box(matrix: np.ndarray, shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, ...] | None:
+def _screen_box(
+    matrix: np.ndarray, shape: tuple[int, ...], size: tuple[int, int]
+) -> tuple[int, ...] | None:
     """The screen rectangle (x0, y0, x1, y1) covered by a texture's corners, or None if off-screen."""
     height, width = shape[:2]
     corners = np.array([[[0, 0], [width, 0], [0, height], [width, height]]], np.float64)
@@ -135,8 +139,11 @@ def render_layers(scene: Scene, t: float) -> Render:
     height, width = scene.size
     background = scene.layers[0]
     image = cv2.warpPerspective(
-        background.texture, background.motion.homography(t), (width, height),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101,
+        background.texture,
+        background.motion.homography(t),
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
     ).astype(np.float32) * (1.0 / 255.0)
     ids = np.zeros((height, width), np.int16)
     purity = np.ones((height, width), np.float32)
@@ -147,7 +154,9 @@ def render_layers(scene: Scene, t: float) -> Render:
             continue
         x0, y0, x1, y1 = box
         shifted = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1.0]]) @ matrix
-        rgba = cv2.warpPerspective(layer.texture, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+        rgba = cv2.warpPerspective(
+            layer.texture, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR
+        )
         rgba = rgba.astype(np.float32) * (1.0 / 255.0)
         alpha = rgba[..., 3]
         region = (slice(y0, y1), slice(x0, x1))
@@ -200,19 +209,25 @@ def backward_flows(scene: Scene, t: float, ids: np.ndarray) -> np.ndarray:
         to_texture = np.linalg.inv(layer.motion.homography(t))
         for channel, target in ((0, 0.0), (2, 1.0)):
             # screen at t -> texture -> screen at the target time
-            moved = cv2.perspectiveTransform(points, layer.motion.homography(target) @ to_texture)[0]
+            moved = cv2.perspectiveTransform(points, layer.motion.homography(target) @ to_texture)[
+                0
+            ]
             flow[rows, cols, channel : channel + 2] = moved - points[0]
     return flow
 
 
-def visibility(flow: np.ndarray, ids_t: np.ndarray, ids_0: np.ndarray, ids_1: np.ndarray) -> np.ndarray:
+def visibility(
+    flow: np.ndarray, ids_t: np.ndarray, ids_0: np.ndarray, ids_1: np.ndarray
+) -> np.ndarray:
     """HxWx2 bool: whether the surface seen at time t is also the one seen in frame 0 / frame 1."""
     xs, ys = pixel_grid(ids_t.shape)
     result = []
     for offset, ids_end in ((0, ids_0), (2, ids_1)):
         map_x = (xs + flow[..., offset]).astype(np.float32)
         map_y = (ys + flow[..., offset + 1]).astype(np.float32)
-        seen = cv2.remap(ids_end.astype(np.float32), map_x, map_y, cv2.INTER_NEAREST, borderValue=-1.0)
+        seen = cv2.remap(
+            ids_end.astype(np.float32), map_x, map_y, cv2.INTER_NEAREST, borderValue=-1.0
+        )
         result.append(seen == ids_t)
     return np.stack(result, axis=-1)
 
@@ -295,18 +310,33 @@ def random_shape(rng: np.random.Generator, side: int) -> np.ndarray:
             count = int(rng.integers(3, 10))
             angles = np.sort(rng.uniform(0, 2 * np.pi, count))
             radii = rng.uniform(0.25, 0.42, count) * side
-            points = np.stack([centre + radii * np.cos(angles), centre + radii * np.sin(angles)], axis=1)
-            cv2.fillPoly(canvas, [np.round(points * sub).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+            points = np.stack(
+                [centre + radii * np.cos(angles), centre + radii * np.sin(angles)], axis=1
+            )
+            cv2.fillPoly(
+                canvas, [np.round(points * sub).astype(np.int32)], 255, cv2.LINE_AA, shift=4
+            )
         else:
             axes = (int(rng.uniform(0.15, 0.36) * side), int(rng.uniform(0.15, 0.36) * side))
             offset = rng.uniform(-0.06, 0.06, 2) * side
-            cv2.ellipse(canvas, (int(centre + offset[0]), int(centre + offset[1])), axes,
-                        float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
+            cv2.ellipse(
+                canvas,
+                (int(centre + offset[0]), int(centre + offset[1])),
+                axes,
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                255,
+                -1,
+                cv2.LINE_AA,
+            )
     alpha = canvas.astype(np.float32) / 255.0
     return cv2.GaussianBlur(alpha, (0, 0), float(rng.uniform(0.5, 2.0)))
 
 
-def _displacement(rng: np.random.Generator, limit: float) -> tuple[tuple[float, float], tuple[float, float]]:
+def _displacement(
+    rng: np.random.Generator, limit: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Velocity and acceleration whose displacement over [0, 1] stays within ``limit`` pixels."""
     direction = rng.uniform(0, 2 * np.pi)
     speed = limit * rng.random() ** 1.5  # small motions more often than large ones
@@ -321,13 +351,19 @@ def _displacement(rng: np.random.Generator, limit: float) -> tuple[tuple[float, 
 class SyntheticScenes:
     """An infinite seeded stream of scenes: ``sample(index)`` is the same for the same seed."""
 
-    def __init__(self, textures: str | Path | TextureBank, config: SyntheticConfig = SyntheticConfig(),
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        textures: str | Path | TextureBank,
+        config: SyntheticConfig = SyntheticConfig(),
+        seed: int = 0,
+    ) -> None:
         self.textures = textures if isinstance(textures, TextureBank) else TextureBank(textures)
         self.config = config
         self.seed = seed
 
-    def sample(self, index: int, targets: int = 1, with_visibility: bool = False) -> SyntheticSample:
+    def sample(
+        self, index: int, targets: int = 1, with_visibility: bool = False
+    ) -> SyntheticSample:
         """Sample ``index`` of this stream, with ``targets`` target frames."""
         return self.sample_with(np.random.default_rng([self.seed, index]), targets, with_visibility)
 
@@ -337,7 +373,9 @@ class SyntheticScenes:
         """A sample drawn from ``rng``."""
         scene = self.scene(rng)
         if self.config.timesteps:
-            timesteps = [self.config.timesteps[i % len(self.config.timesteps)] for i in range(targets)]
+            timesteps = [
+                self.config.timesteps[i % len(self.config.timesteps)] for i in range(targets)
+            ]
         else:
             timesteps = list(rng.uniform(1 / 16, 15 / 16, targets))
         return render_sample(scene, timesteps, rng, with_visibility)
@@ -373,7 +411,10 @@ class SyntheticScenes:
         offset = rng.uniform(-0.1, 0.1, 2) * longest
         tilt = ((0.0, 0.0), (0.0, 0.0))
         if self.config.perspective:
-            tilt = (tuple(rng.uniform(-0.5, 0.5, 2) / longest), tuple(rng.uniform(-0.4, 0.4, 2) / longest))
+            tilt = (
+                tuple(rng.uniform(-0.5, 0.5, 2) / longest),
+                tuple(rng.uniform(-0.4, 0.4, 2) / longest),
+            )
         motion = MotionPath(
             anchor=(texture.shape[1] / 2.0, texture.shape[0] / 2.0),
             position=((width / 2.0 + offset[0], height / 2.0 + offset[1]), velocity, acceleration),
@@ -393,10 +434,17 @@ class SyntheticScenes:
         velocity, acceleration = _displacement(rng, self.config.max_motion * max(height, width))
         tilt = ((0.0, 0.0), (0.0, 0.0))
         if self.config.perspective:
-            tilt = (tuple(rng.uniform(-0.3, 0.3, 2) / side), tuple(rng.uniform(-0.3, 0.3, 2) / side))
+            tilt = (
+                tuple(rng.uniform(-0.3, 0.3, 2) / side),
+                tuple(rng.uniform(-0.3, 0.3, 2) / side),
+            )
         motion = MotionPath(
             anchor=(side / 2.0, side / 2.0),
-            position=((rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height), velocity, acceleration),
+            position=(
+                (rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height),
+                velocity,
+                acceleration,
+            ),
             angle=(rng.uniform(-np.pi, np.pi), rng.uniform(-0.6, 0.6), rng.uniform(-0.3, 0.3)),
             scale=(rng.uniform(0.7, 1.3), rng.uniform(-0.25, 0.25)),
             tilt=tilt,

@@ -64,7 +64,9 @@ def open_source(kind: str, path: str | Path, **options) -> list[FrameWindow]:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         allowed = ", ".join(accepted) or "none"
-        raise EmavfiError(f"unknown option(s) {', '.join(unknown)} for source {kind!r} (allowed: {allowed})")
+        raise EmavfiError(
+            f"unknown option(s) {', '.join(unknown)} for source {kind!r} (allowed: {allowed})"
+        )
     if not Path(path).exists():
         raise EmavfiError(f"{kind} source not found: {path}")
     return opener(Path(path), **options)

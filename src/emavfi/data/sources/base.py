@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -28,7 +27,7 @@ class VideoFrameRef:
     index: int
 
 
-FrameRef = Union[Path, VideoFrameRef]
+FrameRef = Path | VideoFrameRef
 
 
 @dataclass(frozen=True)
@@ -86,12 +85,12 @@ def natural_key(text: str) -> tuple:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, in frame-number (then natural) order."""
     images = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(images, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, natural_key(p.name)))
+    return sorted(
+        images, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, natural_key(p.name))
+    )
 
 
-def gap_windows(
-    name: str, frames: list[FrameRef], gap: int, stride: int = 1
-) -> list[FrameWindow]:
+def gap_windows(name: str, frames: list[FrameRef], gap: int, stride: int = 1) -> list[FrameWindow]:
     """Windows over an evenly spaced frame sequence.
 
     Inputs are ``gap`` frames apart (``gap=2``: triplets); the frames between are targets at

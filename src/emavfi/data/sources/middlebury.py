@@ -28,7 +28,5 @@ def open_middlebury(path: Path) -> list[FrameWindow]:
         for needed in (frame10, frame11):
             if not needed.is_file():
                 raise EmavfiError(f"Middlebury input frame missing: {needed}")
-        windows.append(
-            FrameWindow(f"{root.name}/{seq_dir.name}", (frame10, frame11), ((0.5, gt),))
-        )
+        windows.append(FrameWindow(f"{root.name}/{seq_dir.name}", (frame10, frame11), ((0.5, gt),)))
     return windows

@@ -19,7 +19,9 @@ def scene_folders(root: Path, depth: int = 2) -> list[Path]:
     """Folders under ``root`` (``root`` itself included) that directly hold image files."""
     found = [root] if list_images(root) else []
     if depth > 0:
-        for child in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+        for child in sorted(
+            (p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)
+        ):
             found += scene_folders(child, depth - 1)
     return found
 

@@ -35,11 +35,15 @@ def open_triplet(path: Path) -> list[FrameWindow]:
     """One window per triplet folder under ``path`` (folders of other shapes are ignored)."""
     root = require_dir(path, "triplet")
     windows = []
-    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+    for folder in sorted(
+        (p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)
+    ):
         triplet = triplet_in(folder)
         if triplet:
             first, middle, last = triplet
-            windows.append(FrameWindow(f"{root.name}/{folder.name}", (first, last), ((0.5, middle),)))
+            windows.append(
+                FrameWindow(f"{root.name}/{folder.name}", (first, last), ((0.5, middle),))
+            )
     if not windows:
         raise EmavfiError(
             f"no triplet folders (<id>/frame_00,frame_01_gt,frame_02 or <id>/im1,im2,im3) in {root}"

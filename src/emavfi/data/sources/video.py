@@ -13,6 +13,7 @@ import functools
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -124,12 +125,14 @@ def open_video(
     info = probe_video(path, threshold, min_scene_len)
     bounds = [0, *info.cuts, info.frame_count]
     windows: list[FrameWindow] = []
-    for scene, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for scene, (start, stop) in enumerate(pairwise(bounds)):
         frames = [VideoFrameRef(path, index) for index in range(start, stop)]
         scene_windows = gap_windows(f"{path.stem}/scene{scene:03d}", frames, gap, stride)
         windows += scene_windows
     if not windows:
-        raise EmavfiError(f"video too short for windows of gap {gap}: {path} ({info.frame_count} frames)")
+        raise EmavfiError(
+            f"video too short for windows of gap {gap}: {path} ({info.frame_count} frames)"
+        )
     return windows
 
 

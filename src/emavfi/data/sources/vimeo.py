@@ -58,7 +58,9 @@ def open_vimeo(
         frames = _sequence_frames(folder)
         window_gap = gap if gap is not None else len(frames) - 1
         if window_gap > len(frames) - 1:
-            raise EmavfiError(f"gap {window_gap} is too wide for the {len(frames)} frames of {folder}")
+            raise EmavfiError(
+                f"gap {window_gap} is too wide for the {len(frames)} frames of {folder}"
+            )
         windows += gap_windows(f"{root.name}/{entry}", frames, window_gap, stride)
     if not windows:
         raise EmavfiError(f"Vimeo90K list file names no sequence: {list_path}")
