@@ -129,3 +129,22 @@ def test_crop_and_fit():
         random_crop(small, (16, 16), rng)
     with pytest.raises(EmavfiError, match="random_grayscale"):
         AugmentConfig(random_grayscale=2.0)
+
+
+def test_rotate_hue_shifts_hsv_hue_and_keeps_grey():
+    import colorsys
+
+    from emavfi.data.augment import rotate_hue
+
+    colours = [(0.9, 0.1, 0.1), (0.1, 0.8, 0.2), (0.2, 0.3, 0.9), (0.8, 0.7, 0.1), (0.6, 0.3, 0.7)]
+    frames = torch.tensor(colours).T[None, :, :, None]  # (1, 3, 5, 1)
+    for hue in (0.1, -0.1):
+        out = rotate_hue(frames, hue)[0, :, :, 0].T
+        for before, after in zip(colours, out.tolist()):
+            change = (
+                colorsys.rgb_to_hsv(*after)[0] - colorsys.rgb_to_hsv(*before)[0] + 0.5
+            ) % 1 - 0.5
+            assert 0.5 * abs(hue) < change * np.sign(hue) < 1.5 * abs(hue)
+    assert torch.allclose(rotate_hue(frames, 0.0), frames, atol=1e-5)
+    grey = torch.full((1, 3, 4, 4), 0.5)
+    assert torch.allclose(rotate_hue(grey, 0.3), grey, atol=1e-5)

