@@ -148,3 +148,22 @@ def test_rotate_hue_shifts_hsv_hue_and_keeps_grey():
     assert torch.allclose(rotate_hue(frames, 0.0), frames, atol=1e-5)
     grey = torch.full((1, 3, 4, 4), 0.5)
     assert torch.allclose(rotate_hue(grey, 0.3), grey, atol=1e-5)
+
+
+def test_config_from_the_original_keys():
+    config = AugmentConfig.from_dict(
+        {
+            "color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.1},
+            "crop_size": [256, 256],
+            "random_rotation": True,
+            "horizontal_flip": True,
+            "random_grayscale": 0.2,
+        }
+    )
+    assert config.crop_size == (256, 256) and config.color_jitter == ColorJitter(0.2, 0.2, 0.2, 0.1)
+    assert AugmentConfig.from_dict({"color_jitter": None}).color_jitter is None
+    assert AugmentConfig.from_dict({"color_jitter": False}).color_jitter is None
+    with pytest.raises(EmavfiError, match="horizontal_flp"):
+        AugmentConfig.from_dict({"horizontal_flp": True})
+    with pytest.raises(EmavfiError, match="hues"):
+        AugmentConfig.from_dict({"color_jitter": {"hues": 0.1}})
