@@ -51,7 +51,7 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     """The mixed, augmented training set of ``cfg`` (teacher-wrapped unless ``flow_teacher: none``)."""
     sources = cfg.train_sources()
     check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
-    from emavfi.data.augment import AugmentConfig
+    from emavfi.data.augment import AugmentConfig, ColorJitter
     from emavfi.data.dataset import build_training_dataset
 
     jitter = cfg.color_jitter
@@ -61,10 +61,9 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
         horizontal_flip=cfg.horizontal_flip,
         vertical_flip=cfg.vertical_flip,
         temporal_reversal=cfg.temporal_reversal,
-        brightness=jitter.brightness,
-        contrast=jitter.contrast,
-        saturation=jitter.saturation,
-        hue=jitter.hue,
+        color_jitter=ColorJitter(jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
+        if any((jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue))
+        else None,
         random_grayscale=cfg.random_grayscale,
     )
     specs = [{"kind": s.kind, "path": s.path, "weight": s.weight, **s.options} for s in sources]
