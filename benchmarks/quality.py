@@ -1,0 +1,58 @@
+"""Regenerate the README's results table: PSNR / SSIM / IE on Middlebury and UCF101.
+
+    python benchmarks/quality.py                       # blend and classical
+    python benchmarks/quality.py --model ema-cpu --model my.safetensors -o runs/quality
+
+The data root defaults to ``../shared/data`` next to the repository (the ``middlebury/`` and
+``ucf101/`` folders); the same run is ``emavfi eval --data-root DIR --dataset middlebury
+--dataset ucf101 --model blend --model classical``. Prints the Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from emavfi.errors import EmavfiError
+from emavfi.evaluate.report import markdown_table, write_outputs
+from emavfi.evaluate.runner import Evaluator
+from emavfi.evaluate.suites import parse_suite
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+BASELINES = ["blend", "classical"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(DEFAULT_ROOT), help=f"default: {DEFAULT_ROOT}")
+    parser.add_argument(
+        "--model", action="append", default=[], help="model to add to the baselines"
+    )
+    parser.add_argument("--dataset", action="append", help="presets (default: middlebury, ucf101)")
+    parser.add_argument("--limit", type=int, help="at most N samples per dataset (quick check)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("-o", "--output", help="also write results.json, results.md, report.html")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        names = args.dataset or ["middlebury", "ucf101"]
+        suites = [parse_suite(name, args.data_root, args.limit) for name in names]
+        evaluator = Evaluator(BASELINES + args.model, device=args.device, progress=True)
+        results = evaluator.run(suites)
+        if args.output:
+            write_outputs(results, evaluator, args.output)
+    except EmavfiError as exc:
+        print(f"quality: error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
