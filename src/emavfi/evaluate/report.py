@@ -119,13 +119,13 @@ def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool)
     finite = {m: v for m, v in values.items() if v is not None and math.isfinite(v)}
     bar_h, label_w, plot_w = 22, 140, 300
     height = bar_h * len(values) + 28
-    better = "higher" if higher_better else "lower"
-    parts = [
-        f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
-        f'<text x="0" y="14" class="t">{html.escape(title)} ({better} is better)</text>',
-    ]
     low = min(finite.values(), default=0.0)
     low = low * 0.9 if low > 0 else low
+    note = f"{'higher' if higher_better else 'lower'} is better (bars start at {low:.3g})"
+    parts = [
+        f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
+        f'<text x="0" y="14" class="t">{html.escape(title)}: {note}</text>',
+    ]
     high = max(finite.values(), default=1.0)
     span = (high - low) or 1.0
     for row, (model, value) in enumerate(values.items()):
