@@ -186,3 +186,13 @@ def test_eval_py_prefers_the_best_checkpoint(
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["models"] == ["best_ema_vfi"]
     assert data["settings"]["models"]["best_ema_vfi"]["spec"] == "ema-tiny"
+
+
+def test_eval_py_uses_val_sources(tmp_path: Path, triplet_root: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "train_config.yaml").write_text(
+        f"val_data_dir: nowhere\nval_sources: [{{kind: triplet, path: {triplet_root}}}]\n"
+    )
+    assert main(["eval", "--seed-defaults", "--device", "cpu", "--model", "blend"]) == 0
+    assert re.search(r"triplets\s+blend\s+3\s", capsys.readouterr().out)

@@ -1,8 +1,9 @@
 """``emavfi eval``: models x datasets -> console table, results.md, results.json, report.html.
 
 ``python eval.py`` (the original description's entry point) runs this with ``--seed-defaults``:
-the best model of a training run (``best_ema_vfi.safetensors``, else the default model) on the
-validation folder named by ``config/train_config.yaml`` (``val_data_dir``).
+the best model of a training run (``best_model_path``, else ``best_ema_vfi.safetensors``, else the
+default model) on the validation data named by ``config/train_config.yaml`` (``val_sources`` if
+given, else the scene folders of ``val_data_dir``).
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def _seed_config() -> dict:
 def apply_seed_defaults(args: argparse.Namespace) -> None:
     """Fill ``--model`` and ``--dataset`` the way the original ``eval.py`` is described."""
     config = _seed_config()
+    val_sources = config.get("val_sources") or []
+    if not args.dataset and isinstance(val_sources, list) and val_sources:
+        try:
+            args.dataset = [f"{source['kind']}:{source['path']}" for source in val_sources]
+        except (TypeError, KeyError) as exc:
+            raise EmavfiError(
+                f"val_sources in {SEED_CONFIG} needs kind and path per entry"
+            ) from exc
+        log.info("evaluating on val_sources: %s", ", ".join(args.dataset))
     if not args.dataset:
         val_dir = str(config.get("val_data_dir") or SEED_VAL_DIR)
         if not Path(val_dir).exists():
