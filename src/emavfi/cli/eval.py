@@ -139,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     lpips = None
     if args.lpips_weights:
         from emavfi.evaluate.lpips import load_lpips
+        from emavfi.interpolator import resolve_device
 
-        lpips = load_lpips(args.lpips_weights, args.lpips_net)
+        lpips = load_lpips(args.lpips_weights, args.lpips_net, device=resolve_device(args.device))
     models = args.model or [None]
     for model in models:
         if model is not None and ("/" in model or Path(model).suffix) and not Path(model).is_file():
