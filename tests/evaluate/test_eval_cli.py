@@ -196,3 +196,12 @@ def test_eval_py_uses_val_sources(tmp_path: Path, triplet_root: Path, monkeypatc
     )
     assert main(["eval", "--seed-defaults", "--device", "cpu", "--model", "blend"]) == 0
     assert re.search(r"triplets\s+blend\s+3\s", capsys.readouterr().out)
+
+
+def test_report_without_examples_has_no_images(tmp_path: Path, triplet_root: Path):
+    out = tmp_path / "out"
+    args = ["eval", "--model", "blend", "--device", "cpu", "--dataset", f"triplet:{triplet_root}"]
+    assert main([*args, "-o", str(out), "--examples", "0"]) == 0
+    page = (out / "report.html").read_text()
+    assert "<svg" in page and "<img" not in page
+    assert not any((out / "report_files").iterdir())

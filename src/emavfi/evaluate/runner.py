@@ -235,6 +235,8 @@ def ranked_samples(results: EvalResults, dataset: str, count: int) -> tuple[list
         if r.dataset == dataset:
             by_sample.setdefault(r.sample, []).append(min(r.psnr, 100.0))  # identical -> capped
     order = sorted(by_sample, key=lambda s: float(np.mean(by_sample[s])))
+    if count <= 0:
+        return [], []
     worst = order[:count]
     best = [s for s in reversed(order[-count:]) if s not in worst]
     return worst, best
