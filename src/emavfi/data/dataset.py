@@ -6,9 +6,11 @@ same dicts. Kinds: those of `emavfi.data.sources` (``scenes``, ``vimeo``, ``trip
 ``middlebury``, ``video``) and ``synthetic`` (path: a folder of texture images; options:
 ``length`` and the fields of `SyntheticConfig`).
 
-Randomness: with ``seed=None`` each process draws from a generator seeded by
-``torch.initial_seed()``, which PyTorch makes different in every DataLoader worker and every
-epoch; with a seed, sample ``i`` is always the same (validation sets).
+Randomness: sample ``i`` is drawn from a generator seeded by ``(seed, torch.initial_seed(), i)``.
+PyTorch gives every DataLoader worker of every epoch its own initial seed (derived from the
+loader's generator), so workers and epochs differ while a run stays reproducible; in the main
+process the initial seed is the last ``torch.manual_seed``. Asking for the same index twice in
+one process gives the same sample.
 """
 
 from __future__ import annotations
@@ -78,21 +80,10 @@ def parse_source(spec: str | dict | SourceSpec) -> SourceSpec:
     return parsed
 
 
-class _SampleRandomness:
-    """Per-sample generators: seeded by (seed, index) if seeded, else per process and epoch."""
-
-    def __init__(self, seed: int | None) -> None:
-        self.seed = seed
-        self._process_seed: int | None = None
-        self._rng: np.random.Generator | None = None
-
-    def __call__(self, index: int) -> np.random.Generator:
-        if self.seed is not None:
-            return np.random.default_rng([self.seed, index])
-        if self._process_seed != torch.initial_seed():  # new worker or new epoch
-            self._process_seed = torch.initial_seed()
-            self._rng = np.random.default_rng(self._process_seed)
-        return self._rng
+def sample_rng(seed: int | None, index: int) -> np.random.Generator:
+    """The generator of sample ``index``: from the dataset seed, the process's torch seed (one
+    per DataLoader worker and epoch) and the index."""
+    return np.random.default_rng([seed or 0, torch.initial_seed(), index])
 
 
 def _to_chw(frame: np.ndarray) -> torch.Tensor:
@@ -121,7 +112,7 @@ class WindowDataset(Dataset):
         self.windows = windows
         self.targets_per_sample = targets_per_sample
         self.augment = augment
-        self._randomness = _SampleRandomness(seed)
+        self.seed = seed
         self._skipped = multiprocessing.get_context().Value("i", 0)
 
     @property
@@ -133,7 +124,10 @@ class WindowDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict:
-        rng = self._randomness(index)
+        return self.draw(index, sample_rng(self.seed, index))
+
+    def draw(self, index: int, rng: np.random.Generator) -> dict:
+        """Sample ``index`` with its random choices drawn from ``rng``."""
         for _ in range(MAX_RETRIES):
             window = self.windows[index]
             try:
@@ -175,7 +169,7 @@ class WindowDataset(Dataset):
 
 class SyntheticDataset(Dataset):
     """``length`` samples per epoch of the synthetic scene stream, rendered at the crop size,
-    with exact flows. Seeded: sample ``i`` is fixed; unseeded: fresh scenes every time."""
+    with exact flows (new scenes every epoch, see the module docstring)."""
 
     def __init__(
         self,
@@ -193,14 +187,17 @@ class SyntheticDataset(Dataset):
         self.targets_per_sample = targets_per_sample
         self.augment = dataclasses.replace(augment, crop_size=None)
         self.length = length
-        self._randomness = _SampleRandomness(seed)
+        self.seed = seed
         self.skipped_files = 0
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        rng = self._randomness(index)
+        return self.draw(index, sample_rng(self.seed, index))
+
+    def draw(self, index: int, rng: np.random.Generator) -> dict:
+        """A new scene drawn from ``rng`` (``index`` only names it)."""
         drawn = self.scenes.sample_with(rng, self.targets_per_sample)
         sample = {
             "img0": torch.from_numpy(drawn.img0).permute(2, 0, 1),
@@ -226,7 +223,7 @@ class MixedDataset(Dataset):
         self.datasets = [dataset for dataset, _ in parts]
         self.probabilities = weights / weights.sum()
         self.length = length
-        self._randomness = _SampleRandomness(seed)
+        self.seed = seed
 
     @property
     def skipped_files(self) -> int:
@@ -236,9 +233,11 @@ class MixedDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        rng = self._randomness(index)
+        rng = sample_rng(self.seed, index)
         dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
-        return dataset[int(rng.integers(len(dataset)))]
+        item = int(rng.integers(len(dataset)))
+        # the part continues this sample's generator: two draws of one item still differ
+        return dataset.draw(item, rng) if hasattr(dataset, "draw") else dataset[item]
 
 
 def _synthetic_dataset(
