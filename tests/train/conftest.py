@@ -49,6 +49,15 @@ class ShiftedTextures(Dataset):
         return sample
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads stall each other badly."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def stand_in_data(monkeypatch):
     """Route the trainer's dataset builder to ``ShiftedTextures`` (keeps the teacher wrapper)."""
