@@ -8,6 +8,7 @@ frames through ``emavfi.data.sources.open_source`` and ``load_frame``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,26 +52,37 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     """The mixed, augmented training set of ``cfg`` (teacher-wrapped unless ``flow_teacher: none``)."""
     sources = cfg.train_sources()
     check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
-    from emavfi.data.augment import AugmentConfig, ColorJitter
     from emavfi.data.dataset import build_training_dataset
 
+    specs = [_source_dict(s) for s in sources]
+    dataset = build_training_dataset(specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed)
+    if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
+        return dataset
+    return with_teacher(dataset, preset="fast" if cfg.flow_teacher == "dis-fast" else "medium")
+
+
+def augment_config(cfg: TrainConfig, training: bool = True):
+    """The data package's ``AugmentConfig`` from the config's augmentation keys (validation:
+    only the crop). All-zero colour jitter switches jitter off."""
+    from emavfi.data.augment import NO_AUGMENTATION, AugmentConfig, ColorJitter
+
+    if not training:
+        return dataclasses.replace(NO_AUGMENTATION, crop_size=tuple(cfg.crop_size))
     jitter = cfg.color_jitter
-    augment = AugmentConfig(
+    strengths = (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
+    return AugmentConfig(
         crop_size=tuple(cfg.crop_size),
         random_rotation=cfg.random_rotation,
         horizontal_flip=cfg.horizontal_flip,
         vertical_flip=cfg.vertical_flip,
-        temporal_reversal=cfg.temporal_reversal,
-        color_jitter=ColorJitter(jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
-        if any((jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue))
-        else None,
+        color_jitter=ColorJitter(*strengths) if any(strengths) else None,
         random_grayscale=cfg.random_grayscale,
+        temporal_reversal=cfg.temporal_reversal,
     )
-    specs = [{"kind": s.kind, "path": s.path, "weight": s.weight, **s.options} for s in sources]
-    dataset = build_training_dataset(specs, targets_per_sample=cfg.targets_per_sample, augment=augment, seed=seed)
-    if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
-        return dataset
-    return with_teacher(dataset, preset="fast" if cfg.flow_teacher == "dis-fast" else "medium")
+
+
+def _source_dict(source: SourceSpec) -> dict:
+    return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
 def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int) -> DataLoader:
@@ -121,6 +133,13 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
     for source in cfg.validation_sources():
         if source.path is None or not Path(source.path).exists():
             logger.warning("validation data not found: %s", source.path)
+            continue
+        if source.kind == "synthetic":  # no files: fixed, unaugmented held-out scenes
+            from emavfi.data.dataset import build_training_dataset
+
+            dataset = build_training_dataset([_source_dict(source)], cfg.targets_per_sample,
+                                             augment_config(cfg, training=False), seed=cfg.seed + 7_777_777)
+            items += val_items_from_dataset(dataset, cfg.val_max_items - len(items))
             continue
         windows = open_source(source.kind, source.path, **source.options)
         step = max(1, len(windows) // cfg.val_max_items)
