@@ -60,6 +60,7 @@ class Trainer:
     """One training run's objects and counters (see the module docstring)."""
 
     def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+        self.start_time = time.monotonic()  # max_minutes counts set-up too
         self.cfg, self.info, self.device = cfg, info, info.device
         self.run_dir = Path(cfg.checkpoint_path)
         self.last_path = self.run_dir / "last.pt"
@@ -120,7 +121,8 @@ class Trainer:
         if resume:
             self._load_resume()
         self.outputs.write_config(to_dict(self.cfg))
-        self.start_time = time.monotonic()
+        if self.cfg.max_minutes is not None:
+            self.val_seconds = self._estimate_val_seconds()
         reason = "finished"
         try:
             reason = self._epochs()
@@ -235,6 +237,15 @@ class Trainer:
         elapsed = time.monotonic() - self.start_time
         reserve = 1.5 * self.val_seconds + 5.0
         return broadcast_flag(elapsed + reserve > self.cfg.max_minutes * 60.0, self.info)
+
+    @torch.no_grad()
+    def _estimate_val_seconds(self) -> float:
+        """Time one validation item and scale up, so the time budget keeps room for the last one."""
+        if not self.val_items:
+            return 0.0
+        started = time.monotonic()
+        validate_psnr(self.eval_weights(), self.val_items[:1], self.device, self.spec.pad_multiple)
+        return (time.monotonic() - started) * len(self.val_items)
 
     def _end_validation_and_save(self) -> None:
         self._validate()
