@@ -65,6 +65,20 @@ def _to_gray_u8(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2GRAY)
 
 
+def classical_flow(
+    img0: torch.Tensor, img1: torch.Tensor, timestep: torch.Tensor, preset: str = "medium"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine's flow at t and its blending mask as a logit, for a network to refine.
+
+    img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,) / (B, 1, 1, 1).
+    Returns flow (B, 4, H, W) (network convention) and mask logit (B, 1, H, W), no gradient.
+    """
+    out = ClassicalEngine(preset)(img0.detach(), img1.detach(), timestep, return_aux=True)
+    weight0 = out.mask.clamp(1e-3, 1 - 1e-3)
+    mask_logit = torch.log(weight0 / (1 - weight0))
+    return out.flow.to(img0.dtype), mask_logit.to(img0.dtype)
+
+
 class ClassicalEngine(nn.Module):
     """DIS-flow interpolation with the model contract; runs on the CPU with NumPy/OpenCV."""
 

@@ -146,6 +146,8 @@ def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         "window_size": 7,
         "depths": depths,
         "deform_fusion": any(k.startswith("fusion.") for k in state),
+        # Published networks estimate their first flow themselves (no DIS warm start).
+        "flow_init": "none",
     }
 
 

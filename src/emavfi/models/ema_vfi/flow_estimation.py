@@ -90,15 +90,20 @@ def estimate_flow(
     timestep: torch.Tensor,
     appearance: list[torch.Tensor],
     motion: dict[int, torch.Tensor],
+    initial: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Run the heads coarse to fine.
 
-    Args: img0, img1 (B, 3, H, W); timestep (B, 1, 1, 1); the extractor's features.
-    Returns: flows and mask logits after each head, lists of (B, 4, H, W) and (B, 1, H, W).
+    Args: img0, img1 (B, 3, H, W); timestep (B, 1, 1, 1); the extractor's features;
+    ``initial``: an outside first estimate (flow (B, 4, H, W), mask logit (B, 1, H, W)) that
+    replaces the first head (``flow_init="dis"``); the later heads refine it.
+    Returns: flows and mask logits after each stage, lists of (B, 4, H, W) and (B, 1, H, W).
     """
-    flows: list[torch.Tensor] = []
-    masks: list[torch.Tensor] = []
+    flows: list[torch.Tensor] = [] if initial is None else [initial[0]]
+    masks: list[torch.Tensor] = [] if initial is None else [initial[1]]
     for index, head in enumerate(heads):
+        if initial is not None and index == 0:
+            continue
         level = len(appearance) - 1 - index  # 4 (1/16) then 3 (1/8)
         features = head_input(appearance[level], motion[level], timestep)
         if not flows:

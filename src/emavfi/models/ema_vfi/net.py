@@ -87,6 +87,10 @@ class EMAVFI(nn.Module):
         window_size: W, attention window at 1/8 and 1/16 scale (published: 7).
         depths: blocks per stage (published: [2, 2, 2, 4, 4] base, [2, 2, 2, 2, 2] small).
         deform_fusion: add the deformable fusion of the warped context (see fusion.py).
+        flow_init: ``"none"`` (the published network) or ``"dis"``: the first estimate is the
+            classical engine's DIS flow at t and its consistency mask, which the 1/8-scale head
+            refines (the 1/16-scale head is not built). A warm start from classical flow: our
+            CPU-trained default uses it (see the README's model card).
     """
 
     def __init__(
@@ -95,8 +99,12 @@ class EMAVFI(nn.Module):
         window_size: int = 7,
         depths: list[int] | tuple[int, ...] = (2, 2, 2, 4, 4),
         deform_fusion: bool = False,
+        flow_init: str = "none",
     ) -> None:
         super().__init__()
+        if flow_init not in ("none", "dis"):
+            raise ValueError(f"flow_init must be 'none' or 'dis', not {flow_init!r}")
+        self.flow_init = flow_init
         depths = list(depths)
         dims = arch_dims(width, depths)
         embed, motion = dims["embed_dims"], dims["motion_dims"]
@@ -104,7 +112,9 @@ class EMAVFI(nn.Module):
         head_dims = [2 * (motion[level] * depths[level] + embed[level]) for level in (4, 3)]
         self.block = nn.ModuleList(
             [
-                FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6),
+                FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6)
+            if flow_init == "none"
+            else nn.Identity(),
                 FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
             ]
         )
@@ -143,6 +153,11 @@ class EMAVFI(nn.Module):
         """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features."""
         batch = img0.shape[0]
         t = _timestep_tensor(timestep, batch, img0)
+        initial = None
+        if self.flow_init == "dis":
+            from emavfi.engines.classical import classical_flow
+
+            initial = classical_flow(features.flow_img0, features.flow_img1, t)
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
@@ -150,6 +165,7 @@ class EMAVFI(nn.Module):
             t,
             features.flow_appearance,
             features.flow_motion,
+            initial,
         )
         full_size = img0.shape[2:]
         if features.flow_img0.shape[2:] != full_size:

@@ -11,8 +11,14 @@ from emavfi.models.registry import ModelSpec, register_model
 PAD_MULTIPLE = 32  # five stride-2 stages in the refinement U-Net and the extractor
 
 
-def _arch(width: int, depths: list[int], window_size: int = 7) -> dict:
-    return {"width": width, "window_size": window_size, "depths": depths, "deform_fusion": False}
+def _arch(width: int, depths: list[int], window_size: int = 7, flow_init: str = "none") -> dict:
+    return {
+        "width": width,
+        "window_size": window_size,
+        "depths": depths,
+        "deform_fusion": False,
+        "flow_init": flow_init,
+    }
 
 
 register_model(
@@ -39,11 +45,11 @@ register_model(
     ModelSpec(
         name="ema-cpu",
         builder=EMAVFI,
-        arch=_arch(8, [2, 2, 2, 2, 2]),
+        arch=_arch(8, [2, 2, 2, 2, 2], flow_init="dis"),
         weights="ema_cpu.safetensors",
         pad_multiple=PAD_MULTIPLE,
         channel_order="RGB",
-        description="our CPU-sized EMA-VFI (F=8, 3.6M params, RGB), packaged weights",
+        description="our CPU-sized EMA-VFI (F=8, RGB) refining DIS flow, packaged weights",
     )
 )
 register_model(
