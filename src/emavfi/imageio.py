@@ -50,6 +50,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(encoded.tobytes())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an image is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -47,11 +47,17 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(
-    model: nn.Module, path: str | os.PathLike, *, training: dict[str, Any] | None = None
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    training: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
     """Write ``model`` (with ``model.spec`` set by ``create_model``) to a safetensors file.
 
     The file is written to a temporary name in the same folder and renamed when complete.
+    ``half`` stores floating-point tensors as float16 (half the size; loading converts them
+    back to the model's float32), used for the packaged weights.
     """
     from safetensors.torch import save_file
 
@@ -60,6 +66,8 @@ def save_checkpoint(
     if spec is None:
         raise ValueError("save_checkpoint needs a model built by create_model (model.spec)")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     metadata = {
         "format": FORMAT,
         "spec": spec.name,
@@ -72,6 +80,7 @@ def save_checkpoint(
     os.close(handle)
     try:
         save_file(tensors, temp_name, metadata=metadata)
+        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
         os.replace(temp_name, path)
     finally:
         if os.path.exists(temp_name):
