@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from emavfi.errors import EmavfiError
+from emavfi.imageio import read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -49,18 +49,6 @@ def load_frame(ref: FrameRef) -> np.ndarray:
 
         return load_video_frame(ref)
     return read_image(Path(ref))
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Read an image file as ``HxWx3`` uint8 RGB (grey and alpha images are converted)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EmavfiError(f"image not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise EmavfiError(f"cannot decode image: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def require_dir(path: Path, what: str) -> Path:
