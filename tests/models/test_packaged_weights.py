@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emavfi.interpolator import Interpolator
 from emavfi.imageio import read_image
+from emavfi.interpolator import Interpolator
 from emavfi.models.checkpoints import load_model
 from emavfi.models.registry import DEFAULT_MODEL, get_spec
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -21,7 +22,7 @@ from emavfi.errors import EmavfiError
 # The model used when none is named (interpolate, pair, demo, eval).
 DEFAULT_MODEL = "ema-cpu"
 
-_REGISTRY: dict[str, "ModelSpec"] = {}
+_REGISTRY: dict[str, ModelSpec] = {}
 _SPEC_MODULES = ("emavfi.models.ema_vfi.specs", "emavfi.engines")
 
 

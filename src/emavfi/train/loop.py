@@ -27,10 +27,29 @@ from emavfi.errors import EmavfiError
 from emavfi.losses import LossWeights, TrainingLoss, VGGPerceptualLoss
 from emavfi.train import data as train_data
 from emavfi.train.config import TrainConfig
-from emavfi.train.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed, unwrap_model, wrap_model
-from emavfi.train.model_setup import build_model, enable_grad_checkpointing, make_optimizer, make_scheduler
+from emavfi.train.distributed import (
+    DistInfo,
+    barrier,
+    broadcast_flag,
+    cleanup,
+    init_distributed,
+    wrap_model,
+)
+from emavfi.train.model_setup import (
+    build_model,
+    enable_grad_checkpointing,
+    make_optimizer,
+    make_scheduler,
+)
 from emavfi.train.outputs import RunOutputs
-from emavfi.train.state import WeightEMA, atomic_torch_save, load_resume_checkpoint, rng_state, seed_everything, set_rng_state
+from emavfi.train.state import (
+    WeightEMA,
+    atomic_torch_save,
+    load_resume_checkpoint,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +202,7 @@ class Trainer:
             set_rng_state(saved_rng)
         return batches
 
-    def _train_step(self, batch: dict, meter: "_Meter") -> None:
+    def _train_step(self, batch: dict, meter: _Meter) -> None:
         self.ddp_model.train()
         batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
         img0, img1, timesteps = _flatten_targets(batch)
@@ -252,7 +271,7 @@ class Trainer:
         self.save_resume()
 
     # ----- logging, validation, checkpoints -----
-    def _log(self, meter: "_Meter", bar) -> None:
+    def _log(self, meter: _Meter, bar) -> None:
         values = meter.read_and_reset()
         if not values:
             return
