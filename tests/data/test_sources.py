@@ -9,15 +9,13 @@ import pytest
 from emavfi.data.sources import VideoFrameRef, load_frame, open_source
 from emavfi.errors import EmavfiError
 from tests.data.conftest import numbered_frame, write_rgb
-
-SHARED = Path("/work/shared/data")
+from tests.shared_paths import SHARED_DATA as SHARED
 
 
 def _value(ref) -> int:
     return int(load_frame(ref)[0, 0, 0])
 
 
-@pytest.mark.skipif(not (SHARED / "middlebury").is_dir(), reason="shared Middlebury copy absent")
 def test_middlebury_real_data():
     windows = open_source("middlebury", SHARED / "middlebury")
     assert len(windows) == 12
@@ -29,7 +27,6 @@ def test_middlebury_real_data():
     assert load_frame(beanbags.targets[0][1]).shape == frame.shape
 
 
-@pytest.mark.skipif(not (SHARED / "ucf101").is_dir(), reason="shared UCF101 copy absent")
 def test_triplet_real_ucf101():
     windows = open_source("triplet", SHARED / "ucf101")
     assert len(windows) == 379

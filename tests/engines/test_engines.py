@@ -1,14 +1,14 @@
 """The weight-free engines: contract, exactness on known motion, and the Middlebury floor."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from emavfi.models.registry import create_model, list_models
+from tests.shared_paths import SHARED_DATA
 
-MIDDLEBURY = Path(__file__).resolve().parents[3] / "shared" / "data" / "middlebury"
+MIDDLEBURY = SHARED_DATA / "middlebury"
 
 
 def _textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -56,7 +56,6 @@ def test_classical_recovers_translation_at_any_t():
         assert abs(flow_t0_x - (-shift * t)) < 0.5
 
 
-@pytest.mark.skipif(not MIDDLEBURY.is_dir(), reason="needs ../shared/data/middlebury")
 def test_classical_beats_blend_on_middlebury_pairs():
     from emavfi.imageio import read_image
     from emavfi.interpolator import Interpolator
@@ -66,5 +65,5 @@ def test_classical_beats_blend_on_middlebury_pairs():
         a = read_image(MIDDLEBURY / "other-data" / seq / "frame10.png")
         b = read_image(MIDDLEBURY / "other-data" / seq / "frame11.png")
         gt = read_image(MIDDLEBURY / "other-gt-interp" / seq / "frame10i11.png").astype(np.float64)
-        psnr = lambda p: 10 * np.log10(255**2 / ((p.astype(np.float64) - gt) ** 2).mean())
+        psnr = lambda p, gt=gt: 10 * np.log10(255**2 / ((p.astype(np.float64) - gt) ** 2).mean())
         assert psnr(classical.frames(a, b, [0.5])[0]) > psnr(blend.frames(a, b, [0.5])[0]) + 2

@@ -19,11 +19,7 @@ from emavfi.models.checkpoints import (
     save_checkpoint,
 )
 from emavfi.models.registry import ModelSpec, create_model, get_spec
-
-FIXTURES = Path("/work/shared/fixtures/ema_official")
-if not FIXTURES.is_dir():
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ema_official"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not present")
+from tests.shared_paths import FIXTURES
 
 
 def _published_state(keys_file: str) -> tuple[dict, dict]:
@@ -69,7 +65,6 @@ def test_convert_published_strips_wrappers_and_buffers():
     assert sorted(convert_published(state)) == ["a.weight", "b.bias", "c"]
 
 
-@needs_fixtures
 @pytest.mark.parametrize(
     "name, keys_file", [("ema-small", "ours_small_keys.json"), ("ema-base", "ours_keys.json")]
 )
@@ -82,7 +77,6 @@ def test_published_layouts_load_strictly(name, keys_file):
     assert sum(p.numel() for p in model.parameters()) == listing["num_params"]
 
 
-@needs_fixtures
 def test_published_pkl_loads_by_path_as_bgr(tmp_path):
     state, _ = _published_state("ours_small_keys.json")
     torch.save({k: torch.randn(v.shape) * 0.01 for k, v in state.items()}, tmp_path / "s.pkl")
@@ -91,7 +85,6 @@ def test_published_pkl_loads_by_path_as_bgr(tmp_path):
     assert model.spec.pad_multiple == 32
 
 
-@needs_fixtures
 def test_tiny_published_file_loads():
     model = load_model(FIXTURES / "tiny_F8.pkl")
     assert model.spec.arch["width"] == 8 and model.spec.channel_order == "BGR"

@@ -1,6 +1,5 @@
 """Our EMA-VFI reproduces the published network's tensors number for number."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -8,13 +7,10 @@ from safetensors.torch import load_file
 
 from emavfi.models.checkpoints import convert_published
 from emavfi.models.ema_vfi.net import EMAVFI
+from tests.shared_paths import FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/ema_official")
-if not FIXTURES.is_dir():
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ema_official"
 TOLERANCE = 1e-4
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not present")
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,15 @@
 """The packaged default weights: they load by name and beat the cross-fade on real pairs."""
 
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from emavfi.imageio import read_image
 from emavfi.interpolator import Interpolator
 from emavfi.models.checkpoints import load_model
 from emavfi.models.registry import DEFAULT_MODEL, get_spec
+from tests.shared_paths import SHARED_DATA
 
-MIDDLEBURY = Path(__file__).resolve().parents[3] / "shared" / "data" / "middlebury"
+MIDDLEBURY = SHARED_DATA / "middlebury"
 
 
 def test_default_model_weights_load_by_name():
@@ -21,12 +20,11 @@ def test_default_model_weights_load_by_name():
     assert all(p.dtype.is_floating_point and p.isfinite().all() for p in model.parameters())
 
 
-@pytest.mark.skipif(not MIDDLEBURY.is_dir(), reason="needs ../shared/data/middlebury")
 def test_default_model_beats_blend_on_middlebury_pairs():
     learned, blend = Interpolator(device="cpu"), Interpolator("blend", device="cpu")
     for seq in ("RubberWhale", "Urban3"):  # 584x388 and 640x480
         a = read_image(MIDDLEBURY / "other-data" / seq / "frame10.png")
         b = read_image(MIDDLEBURY / "other-data" / seq / "frame11.png")
         gt = read_image(MIDDLEBURY / "other-gt-interp" / seq / "frame10i11.png").astype(np.float64)
-        psnr = lambda p: 10 * np.log10(255**2 / ((p.astype(np.float64) - gt) ** 2).mean())
+        psnr = lambda p, gt=gt: 10 * np.log10(255**2 / ((p.astype(np.float64) - gt) ** 2).mean())
         assert psnr(learned.frames(a, b, [0.5])[0]) > psnr(blend.frames(a, b, [0.5])[0]) + 3

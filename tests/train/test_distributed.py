@@ -35,7 +35,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "emavfi.cli.main", "train", *[f"--set={item}" for item in sets]]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("best model:") == 1  # only rank 0 reports
     assert "rank 1 of 2" in done.stderr
