@@ -47,6 +47,7 @@ register_model(
         builder=EMAVFI,
         arch=_arch(8, [2, 2, 2, 2, 2], flow_init="dis"),
         weights="ema_cpu.safetensors",
+        sha256="c6717d3cab5cf5d8af0dc0810be3868cf59865630393db87e40828cf124c8827",
         pad_multiple=PAD_MULTIPLE,
         channel_order="RGB",
         description="our CPU-sized EMA-VFI (F=8, RGB) refining DIS flow, packaged weights",
