@@ -73,10 +73,14 @@ def classical_flow(
     img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,) / (B, 1, 1, 1).
     Returns flow (B, 4, H, W) (network convention) and mask logit (B, 1, H, W), no gradient.
     """
-    out = ClassicalEngine(preset)(img0.detach(), img1.detach(), timestep, return_aux=True)
-    weight0 = out.mask.clamp(1e-3, 1 - 1e-3)
-    mask_logit = torch.log(weight0 / (1 - weight0))
-    return out.flow.to(img0.dtype), mask_logit.to(img0.dtype)
+    engine = ClassicalEngine(preset)
+    return engine.flows_at(engine.pair_flows(img0, img1), timestep, img0)
+
+
+def _to_numpy_frames(images: torch.Tensor) -> list[np.ndarray]:
+    """(B, 3, H, W) tensor -> B contiguous HxWx3 float32 arrays."""
+    array = images.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+    return [np.ascontiguousarray(item) for item in array]
 
 
 class ClassicalEngine(nn.Module):
@@ -89,17 +93,42 @@ class ClassicalEngine(nn.Module):
         self.preset = preset
         self.sigma = sigma
 
-    def _one(self, img0: np.ndarray, img1: np.ndarray, t: float):
-        """img0, img1: HxWx3 float32 in [0, 1]. Returns (pred, flow HxWx4, mask HxW)."""
+    def _pair(self, img0: np.ndarray, img1: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The timestep-free part: DIS flows both ways and their consistency maps (HxW)."""
         g0, g1 = _to_gray_u8(img0), _to_gray_u8(img1)
         f01, f10 = dis_flow(g0, g1, self.preset), dis_flow(g1, g0, self.preset)
+        return f01, f10, _consistency(f01, f10, self.sigma), _consistency(f10, f01, self.sigma)
+
+    @staticmethod
+    def _at(pair: tuple[np.ndarray, ...], t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Backward flows from t (HxWx2 each) and img0's blending weight (HxW) from ``_pair``."""
+        f01, f10, cons01, cons10 = pair
         flow_t0 = -(1 - t) * t * f01 + t * t * f10
         flow_t1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
+        w0 = (1 - t) * (_remap(cons01, flow_t0) + 1e-3)
+        w1 = t * (_remap(cons10, flow_t1) + 1e-3)
+        return flow_t0, flow_t1, w0 / (w0 + w1)
+
+    def pair_flows(self, img0: torch.Tensor, img1: torch.Tensor) -> list[tuple[np.ndarray, ...]]:
+        """Per batch item, the timestep-free DIS results of (B, 3, H, W) RGB frames (reusable)."""
+        return [self._pair(a, b) for a, b in zip(_to_numpy_frames(img0), _to_numpy_frames(img1))]
+
+    def flows_at(
+        self, pairs: list[tuple[np.ndarray, ...]], timestep, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow (B, 4, H, W) and mask logit (B, 1, H, W) at ``timestep`` from ``pair_flows``."""
+        times = as_timestep_tensor(timestep, like).flatten().tolist()
+        results = [self._at(pair, t) for pair, t in zip(pairs, times)]
+        flow = np.stack([np.concatenate(r[:2], axis=2) for r in results])
+        weight0 = np.clip(np.stack([r[2] for r in results]), 1e-3, 1 - 1e-3)
+        flow_tensor = torch.from_numpy(flow).permute(0, 3, 1, 2)
+        mask_logit = torch.from_numpy(np.log(weight0 / (1 - weight0)))[:, None]
+        return flow_tensor.to(like.device, like.dtype), mask_logit.to(like.device, like.dtype)
+
+    def _one(self, img0: np.ndarray, img1: np.ndarray, t: float):
+        """img0, img1: HxWx3 float32 in [0, 1]. Returns (pred, flow HxWx4, mask HxW)."""
+        flow_t0, flow_t1, mask = self._at(self._pair(img0, img1), t)
         warped0, warped1 = _remap(img0, flow_t0), _remap(img1, flow_t1)
-        c0 = _remap(_consistency(f01, f10, self.sigma), flow_t0)
-        c1 = _remap(_consistency(f10, f01, self.sigma), flow_t1)
-        w0, w1 = (1 - t) * (c0 + 1e-3), t * (c1 + 1e-3)
-        mask = w0 / (w0 + w1)
         pred = warped0 * mask[..., None] + warped1 * (1 - mask[..., None])
         return pred, np.concatenate([flow_t0, flow_t1], axis=2), mask
 
@@ -108,9 +137,8 @@ class ClassicalEngine(nn.Module):
     ):
         """img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
         times = as_timestep_tensor(timestep, img0).flatten().tolist()
-        a = img0.detach().float().permute(0, 2, 3, 1).cpu().numpy()
-        b = img1.detach().float().permute(0, 2, 3, 1).cpu().numpy()
-        results = [self._one(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]), times[i]) for i in range(len(a))]
+        frames = zip(_to_numpy_frames(img0), _to_numpy_frames(img1), times)
+        results = [self._one(a, b, t) for a, b, t in frames]
         pred = torch.from_numpy(np.stack([r[0] for r in results])).permute(0, 3, 1, 2)
         pred = pred.clamp(0, 1).to(device=img0.device, dtype=img0.dtype)
         if not return_aux:

@@ -63,6 +63,7 @@ class PairFeatures:
     flow_motion: dict[int, torch.Tensor]
     flow_img0: torch.Tensor
     flow_img1: torch.Tensor
+    dis_pairs: list | None = None  # flow_init="dis": the timestep-free DIS results, per item
 
 
 def arch_dims(width: int, depths: list[int]) -> dict:
@@ -129,7 +130,7 @@ class EMAVFI(nn.Module):
         """Features of the pair (B, 3, H, W) each; ``flow_scale`` < 1 also encodes them smaller."""
         appearance, motion = self.feature_bone(img0, img1)
         if flow_scale >= 1.0:
-            return PairFeatures(appearance, appearance, motion, img0, img1)
+            return self._with_dis(PairFeatures(appearance, appearance, motion, img0, img1))
         height, width = img0.shape[2:]
         size = tuple(
             max(FLOW_MULTIPLE, round(side * flow_scale / FLOW_MULTIPLE) * FLOW_MULTIPLE)
@@ -140,7 +141,15 @@ class EMAVFI(nn.Module):
         )
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
-        return PairFeatures(appearance, small_appearance, small_motion, small0, small1)
+        return self._with_dis(PairFeatures(appearance, small_appearance, small_motion, small0, small1))
+
+    def _with_dis(self, features: PairFeatures) -> PairFeatures:
+        """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
+        if self.flow_init == "dis":
+            from emavfi.engines.classical import ClassicalEngine
+
+            features.dis_pairs = ClassicalEngine().pair_flows(features.flow_img0, features.flow_img1)
+        return features
 
     def decode(
         self,
@@ -155,9 +164,9 @@ class EMAVFI(nn.Module):
         t = _timestep_tensor(timestep, batch, img0)
         initial = None
         if self.flow_init == "dis":
-            from emavfi.engines.classical import classical_flow
+            from emavfi.engines.classical import ClassicalEngine
 
-            initial = classical_flow(features.flow_img0, features.flow_img1, t)
+            initial = ClassicalEngine().flows_at(features.dis_pairs, t, features.flow_img0)
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
