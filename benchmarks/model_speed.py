@@ -4,7 +4,10 @@
     python benchmarks/model_speed.py --model ema-cpu --device cuda --train --batch 32 --size 256x256
 
 Inference runs under ``torch.inference_mode`` on a padded frame (multiple of the spec's
-``pad_multiple``); ``--train`` times one forward + backward step of a batch instead.
+``pad_multiple``); every flow scale below 1 is timed twice in the same run: as published
+(refinement at full size) and with ``refine_at_scale`` (``--fast`` on the command line: the
+whole network at that scale, only the final warp and blend at full size). ``--train`` times one
+forward + backward step of a batch instead.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 import torch
 
+from emavfi.interpolator import Interpolator
 from emavfi.models.registry import create_model
 
 
@@ -27,17 +31,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_inference(model, frames, flow_scale: float, repeats: int, precision) -> float:
-    img0, img1 = frames
-    device = img0.device
-    with torch.inference_mode(), torch.autocast(device.type, precision, enabled=bool(precision)):
-        model(img0, img1, 0.5, flow_scale=flow_scale)  # warm-up
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            model(img0, img1, 0.5, flow_scale=flow_scale)
-        _sync(device)
-    return (time.perf_counter() - start) / repeats / img0.shape[0]
+def time_inference(model, size, flow_scale: float, repeats: int, precision: str, device, fast=False) -> float:
+    """Seconds per frame through the Interpolator (its padding included) at WIDTHxHEIGHT."""
+    width, height = size
+    interp = Interpolator(
+        model, device=device, scale=flow_scale, refine_at_scale=fast, precision=precision, batch_size=1
+    )
+    img0, img1 = (torch.rand(1, 3, height, width, device=device) for _ in range(2))
+    interp(img0, img1, [0.5])  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        interp(img0, img1, [0.5])
+    _sync(device)
+    return (time.perf_counter() - start) / repeats
 
 
 def time_training_step(model, frames, repeats: int, precision) -> float:
@@ -89,9 +96,14 @@ def main() -> None:
         if device.type == "cuda":
             print(f"peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
         return
+    size = _parse_size(args.size)
+    header = f"{name} ({params:.2f}M params) {size[0]}x{size[1]} on {device} {args.precision}"
     for flow_scale in args.flow_scale:
-        seconds = time_inference(model, frames, flow_scale, args.repeats, precision)
+        seconds = time_inference(model, size, flow_scale, args.repeats, args.precision, device)
         print(f"{header} flow_scale {flow_scale}: {seconds:.2f} s per frame")
+        if flow_scale < 1:
+            seconds = time_inference(model, size, flow_scale, args.repeats, args.precision, device, True)
+            print(f"{header} flow_scale {flow_scale} refine_at_scale (--fast): {seconds:.2f} s per frame")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py                       # blend and classical
     python benchmarks/quality.py --model ema-cpu --model my.safetensors -o runs/quality
+    python benchmarks/quality.py --model ema-cpu --scale 0.5 --fast   # the --fast mode's quality
 
 The data root defaults to ``../shared/data`` next to the repository (the ``middlebury/`` and
 ``ucf101/`` folders); the same run is ``emavfi eval --data-root DIR --dataset middlebury
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", action="append", help="presets (default: middlebury, ucf101)")
     parser.add_argument("--limit", type=int, help="at most N samples per dataset (quick check)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--scale", type=float, default=1.0, help="Interpolator scale (learned models)")
+    parser.add_argument("--fast", action="store_true", help="refine at --scale too (emavfi --fast)")
     parser.add_argument("-o", "--output", help="also write results.json, results.md, report.html")
     return parser.parse_args(argv)
 
@@ -43,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = args.dataset or ["middlebury", "ucf101"]
         suites = [parse_suite(name, args.data_root, args.limit) for name in names]
-        evaluator = Evaluator(BASELINES + args.model, device=args.device, progress=True)
+        evaluator = Evaluator(
+            BASELINES + args.model, device=args.device, progress=True, scale=args.scale,
+            refine_at_scale=args.fast,
+        )
         results = evaluator.run(suites)
         if args.output:
             write_outputs(results, evaluator, args.output)

@@ -65,3 +65,21 @@ def test_bad_inputs(pair, tmp_path, capsys):
     _fails(capsys, ["pair", a, b, "-o", str(pair[0]), "--model", "blend"], "not a folder")
     _fails(capsys, ["pair", a, b, "-o", out, "--model", "nope"], "unknown model")
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.png"))
+
+
+def test_fast_runs_the_network_at_half_size(pair, tmp_path, monkeypatch):
+    from emavfi import interpolator as interpolator_module
+
+    seen = {}
+    original = interpolator_module.Interpolator.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(interpolator_module.Interpolator, "__init__", spy)
+    out = tmp_path / "fast"
+    assert main(["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--fast"]) == 0
+    assert seen["scale"] == 0.5 and seen["refine_at_scale"] is True
+    frame = cv2.imread(str(next(out.glob("*.png"))))
+    assert frame.shape == (40, 56, 3)

@@ -52,6 +52,32 @@ def test_flow_scale_keeps_full_resolution_outputs():
     assert not torch.allclose(half.flow, full.flow)  # the motion really was estimated smaller
 
 
+def test_refine_at_scale_runs_the_unet_small_and_blends_at_full_size():
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1, height=128, width=192)
+    sizes = []
+    hook = model.unet.register_forward_pre_hook(lambda _, args: sizes.append(tuple(args[0].shape[2:])))
+    with torch.no_grad():
+        flow_only = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5)
+        fast = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5, refine_at_scale=True)
+    hook.remove()
+    assert sizes == [(128, 192), (64, 96)]  # published hr_inference refines at full size
+    assert fast.pred.shape == img0.shape and fast.merged.shape == img0.shape
+    # motion is the same estimate; only the refinement moved to the small frames
+    assert torch.allclose(fast.flow, flow_only.flow, atol=1e-5)
+    assert torch.allclose(fast.merged, flow_only.merged, atol=1e-5)
+    assert not torch.allclose(fast.pred, flow_only.pred)
+
+
+def test_refine_at_scale_keeps_the_unet_multiple_for_any_scale():
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1, height=96, width=160)
+    with torch.no_grad():
+        pred = model(img0, img1, 0.5, flow_scale=0.6, refine_at_scale=True)
+    assert pred.shape == img0.shape
+
+
 def test_features_are_reused_across_timesteps():
     torch.manual_seed(0)
     model = _tiny("ema-tiny").eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emavfi.cli.pair import add_model_arguments
+from emavfi.cli.pair import add_model_arguments, model_options
 
 EPILOG = """\
 timing:
@@ -103,12 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     def make_interpolator() -> Interpolator:
         return Interpolator(
-            args.model,
-            device=args.device,
-            scale=args.scale,
-            precision=args.precision,
-            tta=args.tta,
-            batch_size=args.batch_size,
+            args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
         )
 
     result = interpolate_video(

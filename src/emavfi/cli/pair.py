@@ -10,11 +10,25 @@ from emavfi.errors import EmavfiError
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model/--device/--scale/--tta, shared by the subcommands that run a model."""
+    """--model/--device/--scale/--fast/--tta, shared by the subcommands that run a model."""
     parser.add_argument("--model", default=None, help="registry name or checkpoint path (default: ema-cpu)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--scale", type=float, default=1.0, help="estimate flow at this fraction of the size")
+    parser.add_argument(
+        "--scale", type=float, default=None,
+        help="estimate flow at this fraction of the size, refine at full size (default 1; 0.5 with --fast)",
+    )
+    parser.add_argument(
+        "--fast", action="store_true",
+        help="run the whole network at --scale; only the final warp and blend at full size "
+        "(about 3x faster at 720p, slightly softer)",
+    )
     parser.add_argument("--tta", action="store_true", help="flip test-time augmentation (3x slower)")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The Interpolator keywords of ``add_model_arguments``'s options (``--fast``: scale 0.5)."""
+    scale = args.scale if args.scale is not None else (0.5 if args.fast else 1.0)
+    return {"device": args.device, "scale": scale, "refine_at_scale": args.fast, "tta": args.tta}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise EmavfiError(f"cannot create output folder {out}: {exc.strerror}") from exc
     if not os.access(out, os.W_OK):
         raise EmavfiError(f"output folder {out} is not writable")
-    interp = Interpolator(args.model, device=args.device, scale=args.scale, tta=args.tta)
+    interp = Interpolator(args.model, **model_options(args))
     frames = interp.frames(frame0, frame1, times)
     for index, (t, frame) in enumerate(zip(times, frames), start=1):
         path = out / f"frame_{index:03d}_t{t:.4f}.png"

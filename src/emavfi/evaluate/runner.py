@@ -106,6 +106,8 @@ class Evaluator:
         device: ``auto``, ``cpu``, ``cuda`` ...
         lpips: an ``emavfi.evaluate.lpips.LPIPS`` module, or None (LPIPS reported as n/a).
         progress: show a tqdm bar per suite.
+        scale, refine_at_scale: the Interpolator options of the same names (``--scale``,
+            ``--fast``) for every model (engines ignore them).
     """
 
     def __init__(
@@ -114,6 +116,8 @@ class Evaluator:
         device: str = "auto",
         lpips: nn.Module | None = None,
         progress: bool = False,
+        scale: float = 1.0,
+        refine_at_scale: bool = False,
     ) -> None:
         from emavfi.interpolator import Interpolator
 
@@ -121,7 +125,7 @@ class Evaluator:
             raise EmavfiError("no model to evaluate")
         self.interpolators: dict[str, Interpolator] = {}
         for model in models:
-            interp = Interpolator(model, device=device)
+            interp = Interpolator(model, device=device, scale=scale, refine_at_scale=refine_at_scale)
             label = model_label(model) if model is not None else interp.name
             while label in self.interpolators:
                 label += "'"
@@ -207,8 +211,11 @@ class Evaluator:
     def settings(self) -> dict[str, Any]:
         """How this run measured (recorded in the JSON next to the figures)."""
         device = next(iter(self.interpolators.values())).device
+        first = next(iter(self.interpolators.values()))
         return {
             "device": str(device),
+            "scale": first.scale,
+            "refine_at_scale": first.refine_at_scale,
             "models": {
                 name: {"spec": i.spec.name, "source": i.name}
                 for name, i in self.interpolators.items()

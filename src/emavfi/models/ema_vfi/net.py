@@ -29,6 +29,7 @@ from emavfi.models.ema_vfi.refine import RefineUNet
 from emavfi.models.ema_vfi.warp import backward_warp, flow_pyramid
 
 FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
+REFINE_MULTIPLE = 32  # the refinement U-Net's (five stride-2 stages)
 
 
 @dataclass
@@ -125,22 +126,31 @@ class EMAVFI(nn.Module):
         self.unet.apply(_init_weights)
 
     def encode(
-        self, img0: torch.Tensor, img1: torch.Tensor, flow_scale: float = 1.0
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        flow_scale: float = 1.0,
+        refine_at_scale: bool = False,
     ) -> PairFeatures:
-        """Features of the pair (B, 3, H, W) each; ``flow_scale`` < 1 also encodes them smaller."""
-        appearance, motion = self.feature_bone(img0, img1)
+        """Features of the pair (B, 3, H, W) each; ``flow_scale`` < 1 also encodes them smaller.
+
+        ``refine_at_scale`` (only with ``flow_scale`` < 1) skips the full-size encoding: ``decode``
+        then refines at the reduced size too and only warps and blends at full size.
+        """
         if flow_scale >= 1.0:
+            appearance, motion = self.feature_bone(img0, img1)
             return self._with_dis(PairFeatures(appearance, appearance, motion, img0, img1))
         height, width = img0.shape[2:]
+        multiple = REFINE_MULTIPLE if refine_at_scale else FLOW_MULTIPLE
         size = tuple(
-            max(FLOW_MULTIPLE, round(side * flow_scale / FLOW_MULTIPLE) * FLOW_MULTIPLE)
-            for side in (height, width)
+            max(multiple, round(side * flow_scale / multiple) * multiple) for side in (height, width)
         )
         small = F.interpolate(
             torch.cat([img0, img1], 1), size=size, mode="bilinear", align_corners=False
         )
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
+        appearance = small_appearance if refine_at_scale else self.feature_bone(img0, img1)[0]
         return self._with_dis(PairFeatures(appearance, small_appearance, small_motion, small0, small1))
 
     def _with_dis(self, features: PairFeatures) -> PairFeatures:
@@ -177,6 +187,17 @@ class EMAVFI(nn.Module):
             initial,
         )
         full_size = img0.shape[2:]
+        residual = None
+        if features.appearance[0].shape[2:] != full_size:
+            # refine_at_scale: the U-Net runs on the small frames; its residual is upsampled.
+            small0, small1 = features.flow_img0, features.flow_img1
+            flow, mask = flows[-1], masks[-1]
+            warped0 = backward_warp(small0, flow[:, :2])
+            warped1 = backward_warp(small1, flow[:, 2:4])
+            small_residual = self._refine(
+                small0, small1, warped0, warped1, flow, mask, features.appearance
+            )
+            residual = _upscale(small_residual, full_size)
         if features.flow_img0.shape[2:] != full_size:
             flows = [_upscale_flow(flow, full_size) for flow in flows]
             masks = [_upscale(mask, full_size) for mask in masks]
@@ -185,7 +206,8 @@ class EMAVFI(nn.Module):
         warped1 = backward_warp(img1, flow[:, 2:4])
         weight0 = torch.sigmoid(mask)
         merged = warped0 * weight0 + warped1 * (1 - weight0)
-        residual = self._refine(img0, img1, warped0, warped1, flow, mask, features.appearance)
+        if residual is None:
+            residual = self._refine(img0, img1, warped0, warped1, flow, mask, features.appearance)
         pred = torch.clamp(merged + residual, 0, 1)
         if not return_aux:
             return pred
@@ -213,13 +235,16 @@ class EMAVFI(nn.Module):
         timestep: float | torch.Tensor = 0.5,
         return_aux: bool = False,
         flow_scale: float = 1.0,
+        refine_at_scale: bool = False,
     ) -> torch.Tensor | InterpolationOutput:
         """Interpolate (B, 3, H, W) frames at ``timestep``; see the model contract.
 
         ``flow_scale`` < 1 estimates motion on frames resized by that factor (to a multiple of
-        16) and upsamples flow and mask; warping and refinement stay at full resolution.
+        16) and upsamples flow and mask; warping and refinement stay at full resolution (the
+        published ``hr_inference``). ``refine_at_scale`` also refines at the reduced size and
+        upsamples the residual: only warping and blending stay at full size (faster, softer).
         """
-        features = self.encode(img0, img1, flow_scale)
+        features = self.encode(img0, img1, flow_scale, refine_at_scale)
         return self.decode(img0, img1, timestep, features, return_aux)
 
 
