@@ -136,6 +136,14 @@ def test_motion_range_includes_large_motions(textures):
     assert max(largest) < 64
 
 
+def test_small_max_motion_gives_nearly_static_scenes(textures):
+    # rotation, zoom and tilt shrink with max_motion too, not only the translations
+    config = SyntheticConfig(size=(64, 64), max_motion=0.01, **PLAIN)
+    scenes = SyntheticScenes(textures, config, seed=1)
+    largest = max(np.abs(scenes.sample(i).flow).max() for i in range(12))
+    assert largest < 0.02 * 64
+
+
 def test_blurred_samples_have_no_valid_flow(textures):
     config = SyntheticConfig(size=(32, 32), blur_prob=1.0, noise_prob=1.0, brightness_prob=1.0)
     sample = SyntheticScenes(textures, config).sample(0)

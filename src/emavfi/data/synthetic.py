@@ -57,10 +57,15 @@ __all__ = [
 ]
 
 
+_REFERENCE_MOTION = 0.25  # the default max_motion, for which the rotation/zoom ranges were set
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     """How scenes are drawn. ``max_motion`` is the largest layer displacement between frame 0
-    and frame 1 as a fraction of the crop's larger side."""
+    and frame 1 as a fraction of the crop's larger side; rotation, zoom and perspective change
+    scale with it (their ranges are those of the default 0.25 times ``max_motion / 0.25``), so a
+    small value gives nearly static scenes."""
 
     size: tuple[int, int] = (256, 256)  # (height, width)
     layers: tuple[int, int] = (2, 5)  # foreground layer count, inclusive range
@@ -198,8 +203,14 @@ class SyntheticScenes:
             texture = cv2.resize(texture, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         return texture
 
+    @property
+    def _change(self) -> float:
+        """How much rotation, zoom and tilt change relative to the default ``max_motion``."""
+        return self.config.max_motion / _REFERENCE_MOTION
+
     def _background(self, rng: np.random.Generator) -> Layer:
         height, width = self.config.size
+        change = self._change
         longest = max(height, width)
         texture = self._texture(rng, int(1.2 * longest))
         limit = 0.7 * self.config.max_motion * longest
@@ -209,19 +220,24 @@ class SyntheticScenes:
         if self.config.perspective:
             tilt = (
                 tuple(rng.uniform(-0.5, 0.5, 2) / longest),
-                tuple(rng.uniform(-0.4, 0.4, 2) / longest),
+                tuple(rng.uniform(-0.4, 0.4, 2) * change / longest),
             )
         motion = MotionPath(
             anchor=(texture.shape[1] / 2.0, texture.shape[0] / 2.0),
             position=((width / 2.0 + offset[0], height / 2.0 + offset[1]), velocity, acceleration),
-            angle=(rng.uniform(-np.pi, np.pi), rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)),
-            scale=(rng.uniform(0.9, 1.4), rng.uniform(-0.15, 0.15)),
+            angle=(
+                rng.uniform(-np.pi, np.pi),
+                rng.uniform(-0.15, 0.15) * change,
+                rng.uniform(-0.1, 0.1) * change,
+            ),
+            scale=(rng.uniform(0.9, 1.4), rng.uniform(-0.15, 0.15) * change),
             tilt=tilt,
         )
         return Layer(texture, motion)
 
     def _foreground(self, rng: np.random.Generator) -> Layer:
         height, width = self.config.size
+        change = self._change
         side = max(8, int(rng.uniform(0.25, 0.6) * min(height, width)))
         source = self._texture(rng, side)
         top = int(rng.integers(source.shape[0] - side + 1))
@@ -232,7 +248,7 @@ class SyntheticScenes:
         if self.config.perspective:
             tilt = (
                 tuple(rng.uniform(-0.3, 0.3, 2) / side),
-                tuple(rng.uniform(-0.3, 0.3, 2) / side),
+                tuple(rng.uniform(-0.3, 0.3, 2) * change / side),
             )
         motion = MotionPath(
             anchor=(side / 2.0, side / 2.0),
@@ -241,8 +257,12 @@ class SyntheticScenes:
                 velocity,
                 acceleration,
             ),
-            angle=(rng.uniform(-np.pi, np.pi), rng.uniform(-0.6, 0.6), rng.uniform(-0.3, 0.3)),
-            scale=(rng.uniform(0.7, 1.3), rng.uniform(-0.25, 0.25)),
+            angle=(
+                rng.uniform(-np.pi, np.pi),
+                rng.uniform(-0.6, 0.6) * change,
+                rng.uniform(-0.3, 0.3) * change,
+            ),
+            scale=(rng.uniform(0.7, 1.3), rng.uniform(-0.25, 0.25) * change),
             tilt=tilt,
         )
         alpha = np.round(random_shape(rng, side) * 255).astype(np.uint8)
