@@ -30,6 +30,13 @@ def test_shipped_config_has_every_key_and_loads():
     assert cfg.crop_size == [256, 256]
 
 
+@pytest.mark.parametrize("name", ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml"])
+def test_recipe_configs_of_the_default_model_load(name):
+    # the model card's commands must keep working as the config schema evolves
+    cfg = load_config(TrainConfig, SHIPPED.parent / name)
+    assert cfg.model == "ema-cpu" and cfg.sources and cfg.max_minutes > 0
+
+
 def test_overrides_parse_yaml_and_nest(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("learning_rate: 1e-4\ncolor_jitter: {brightness: 0.1}\n")
