@@ -47,7 +47,7 @@ register_model(
         builder=EMAVFI,
         arch=_arch(8, [2, 2, 2, 2, 2], flow_init="dis"),
         weights="ema_cpu.safetensors",
-        sha256="c6717d3cab5cf5d8af0dc0810be3868cf59865630393db87e40828cf124c8827",
+        sha256="e620241e7fc7822fb8b0133cdc8651e316504cea35c609bdba9230dcfa115c8d",
         pad_multiple=PAD_MULTIPLE,
         channel_order="RGB",
         description="our CPU-sized EMA-VFI (F=8, RGB) refining DIS flow, packaged weights",
