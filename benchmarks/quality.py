@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from emavfi.cli.pair import add_scale_arguments, scale_options
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.report import markdown_table, write_outputs
 from emavfi.evaluate.runner import Evaluator
@@ -34,8 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", action="append", help="presets (default: middlebury, ucf101)")
     parser.add_argument("--limit", type=int, help="at most N samples per dataset (quick check)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--scale", type=float, default=1.0, help="Interpolator scale (learned models)")
-    parser.add_argument("--fast", action="store_true", help="refine at --scale too (emavfi --fast)")
+    add_scale_arguments(parser)  # --scale/--fast as in `emavfi eval`
     parser.add_argument("-o", "--output", help="also write results.json, results.md, report.html")
     return parser.parse_args(argv)
 
@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         names = args.dataset or ["middlebury", "ucf101"]
         suites = [parse_suite(name, args.data_root, args.limit) for name in names]
         evaluator = Evaluator(
-            BASELINES + args.model, device=args.device, progress=True, scale=args.scale,
-            refine_at_scale=args.fast,
+            BASELINES + args.model, device=args.device, progress=True, **scale_options(args)
         )
         results = evaluator.run(suites)
         if args.output:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from emavfi.cli.pair import add_scale_arguments, scale_options
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.suites import KINDS, PRESETS, parse_suite, unique_names
 
@@ -74,14 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worst and best samples shown per dataset in the HTML report (default: 2)",
     )
-    parser.add_argument(
-        "--scale", type=float, default=None,
-        help="learned models estimate flow at this fraction of the size (default 1; 0.5 with --fast)",
-    )
-    parser.add_argument(
-        "--fast", action="store_true",
-        help="learned models run entirely at --scale, warping and blending at full size",
-    )
+    add_scale_arguments(parser)
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
     parser.add_argument("--seed-defaults", action="store_true", help=argparse.SUPPRESS)
 
@@ -154,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
     for model in models:
         if model is not None and ("/" in model or Path(model).suffix) and not Path(model).is_file():
             raise EmavfiError(f"model checkpoint not found: {model}")
-    scale = args.scale if args.scale is not None else (0.5 if args.fast else 1.0)
     evaluator = Evaluator(
-        models, device=args.device, lpips=lpips, progress=True, scale=scale, refine_at_scale=args.fast
+        models, device=args.device, lpips=lpips, progress=True, **scale_options(args)
     )
     if lpips is None:
         log.info("LPIPS %s", evaluator.lpips_note())

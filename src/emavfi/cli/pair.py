@@ -13,6 +13,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model/--device/--scale/--fast/--tta, shared by the subcommands that run a model."""
     parser.add_argument("--model", default=None, help="registry name or checkpoint path (default: ema-cpu)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add_scale_arguments(parser)
+    parser.add_argument("--tta", action="store_true", help="flip test-time augmentation (3x slower)")
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    """--scale/--fast (read back with ``scale_options``); engines ignore both."""
     parser.add_argument(
         "--scale", type=float, default=None,
         help="estimate flow at this fraction of the size, refine at full size (default 1; 0.5 with --fast)",
@@ -22,13 +28,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the whole network at --scale; only the final warp and blend at full size "
         "(about 3x faster at 720p, slightly softer)",
     )
-    parser.add_argument("--tta", action="store_true", help="flip test-time augmentation (3x slower)")
+
+
+def scale_options(args: argparse.Namespace) -> dict:
+    """The Interpolator's ``scale`` and ``refine_at_scale`` (``--fast`` alone: scale 0.5)."""
+    scale = args.scale if args.scale is not None else (0.5 if args.fast else 1.0)
+    return {"scale": scale, "refine_at_scale": args.fast}
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """The Interpolator keywords of ``add_model_arguments``'s options (``--fast``: scale 0.5)."""
-    scale = args.scale if args.scale is not None else (0.5 if args.fast else 1.0)
-    return {"device": args.device, "scale": scale, "refine_at_scale": args.fast, "tta": args.tta}
+    """The Interpolator keywords of ``add_model_arguments``'s options."""
+    return {"device": args.device, "tta": args.tta, **scale_options(args)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
