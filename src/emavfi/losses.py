@@ -251,6 +251,7 @@ class LossWeights:
     temporal: float = 0.05
     laplacian: float = 0.5
     flow: float = 0.01
+    mask: float = 0.0
     gradient_order: int = 1
     temporal_alpha: float = 1.0
 
@@ -259,11 +260,12 @@ class TrainingLoss(nn.Module):
     """The weighted sum of the terms above for one batch of model outputs.
 
     L = w_char L_char(P, G) + w_vgg L_vgg(P, G) + w_color L_color(P, G) + w_grad L_grad(P, G)
-        + w_temp L_temp + w_lap (L_lap(P, G) + 0.5 L_lap(M, G)) + w_flow L_flow
+        + w_temp L_temp + w_lap (L_lap(P, G) + 0.5 L_lap(M, G)) + w_flow L_flow + w_mask L_mask
 
     with ``M`` the model's intermediate merged frames (each flow stage's blend, before
     refinement; summed over ``merged_stages`` as the published recipe does) and L_flow supervised by
-    the sample's ``flow`` weighted by ``flow_valid`` (ground truth or the DIS teacher).
+    the sample's ``flow`` weighted by ``flow_valid`` (ground truth or a teacher); L_mask, the
+    fusion weight against a teacher's (``mask_target``), weighted by ``mask_valid``.
     """
 
     def __init__(self, weights: LossWeights, vgg: VGGPerceptualLoss | None = None) -> None:
@@ -302,6 +304,10 @@ class TrainingLoss(nn.Module):
         if w.flow > 0 and stages and "flow" in batch:
             flow_valid = batch["flow_valid"].flatten(0, 1)
             terms["flow"] = w.flow * flow_distillation_loss(stages, batch["flow"].flatten(0, 1), flow_valid)
+        if w.mask > 0 and "mask_target" in batch and getattr(output, "mask", None) is not None:
+            valid = batch["mask_valid"].flatten(0, 1)
+            error = (output.mask.float() - batch["mask_target"].flatten(0, 1)).abs() * valid
+            terms["mask"] = w.mask * error.sum() / valid.sum().clamp_min(1.0)
         if not terms:
             raise EmavfiError("every loss weight is 0: nothing to train")
         total = torch.stack(list(terms.values())).sum()

@@ -30,7 +30,7 @@ def test_shipped_config_has_every_key_and_loads():
     assert cfg.crop_size == [256, 256]
 
 
-@pytest.mark.parametrize("name", ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml"])
+@pytest.mark.parametrize("name", ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml", "ema_cpu_v2_gpu.yaml"])
 def test_recipe_configs_of_the_default_model_load(name):
     # the model card's commands must keep working as the config schema evolves
     cfg = load_config(TrainConfig, SHIPPED.parent / name)
