@@ -23,7 +23,7 @@ from emavfi.errors import EmavfiError
 DEFAULT_MODEL = "ema-cpu"
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_SPEC_MODULES = ("emavfi.models.ema_vfi.specs", "emavfi.engines")
+_SPEC_MODULES = ("emavfi.models.ema_vfi.specs", "emavfi.models.rife.specs", "emavfi.engines")
 
 
 @dataclass(frozen=True)
