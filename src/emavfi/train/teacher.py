@@ -153,10 +153,16 @@ class RifeTeacher:
         return cls(network.to(device), network.spec.channel_order, **options)
 
     def _run(self, img0: Tensor, img1: Tensor, timesteps: Tensor):
+        """The teacher's frame, flow and mask at ``timesteps``, padded (replicate) to its multiple."""
         flip = (lambda x: x.flip(1)) if self.bgr else (lambda x: x)
+        height, width = img0.shape[-2:]
+        multiple = self.network.spec.pad_multiple
+        pad = (0, (-width) % multiple, 0, (-height) % multiple)
+        inputs = [torch.nn.functional.pad(flip(x.float()), pad, mode="replicate") for x in (img0, img1)]
         with torch.no_grad(), torch.autocast(img0.device.type, enabled=False):
-            output = self.network(flip(img0.float()), flip(img1.float()), timesteps.float(), return_aux=True)
-        return flip(output.pred), output.flow, output.mask
+            output = self.network(*inputs, timesteps.float(), return_aux=True)
+        crop = (..., slice(0, height), slice(0, width))
+        return flip(output.pred[crop]), output.flow[crop], output.mask[crop]
 
     @torch.no_grad()
     def apply(self, batch: dict) -> dict:
