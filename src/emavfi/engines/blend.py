@@ -12,7 +12,12 @@ class BlendEngine(nn.Module):
     """Cross-fade baseline with the model contract (no flow, no mask)."""
 
     def forward(
-        self, img0: torch.Tensor, img1: torch.Tensor, timestep, return_aux: bool = False, **_: object
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep,
+        return_aux: bool = False,
+        **_: object,
     ):
         """img0, img1: (B, 3, H, W) in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
         t = as_timestep_tensor(timestep, img0)

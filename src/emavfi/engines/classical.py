@@ -51,7 +51,11 @@ def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image,
+        grid_x + flow[..., 0],
+        grid_y + flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
@@ -133,7 +137,12 @@ class ClassicalEngine(nn.Module):
         return pred, np.concatenate([flow_t0, flow_t1], axis=2), mask
 
     def forward(
-        self, img0: torch.Tensor, img1: torch.Tensor, timestep, return_aux: bool = False, **_: object
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep,
+        return_aux: bool = False,
+        **_: object,
     ):
         """img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
         times = as_timestep_tensor(timestep, img0).flatten().tolist()
@@ -143,6 +152,8 @@ class ClassicalEngine(nn.Module):
         pred = pred.clamp(0, 1).to(device=img0.device, dtype=img0.dtype)
         if not return_aux:
             return pred
-        flow = torch.from_numpy(np.stack([r[1] for r in results])).permute(0, 3, 1, 2).to(img0.device)
+        flow = (
+            torch.from_numpy(np.stack([r[1] for r in results])).permute(0, 3, 1, 2).to(img0.device)
+        )
         mask = torch.from_numpy(np.stack([r[2] for r in results]))[:, None].to(img0.device)
         return EngineOutput(pred=pred, merged=pred, flow=flow, mask=mask)

@@ -125,7 +125,9 @@ class Evaluator:
             raise EmavfiError("no model to evaluate")
         self.interpolators: dict[str, Interpolator] = {}
         for model in models:
-            interp = Interpolator(model, device=device, scale=scale, refine_at_scale=refine_at_scale)
+            interp = Interpolator(
+                model, device=device, scale=scale, refine_at_scale=refine_at_scale
+            )
             label = model_label(model) if model is not None else interp.name
             while label in self.interpolators:
                 label += "'"

@@ -97,7 +97,9 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     spec = get_spec(name)
     unknown = set(overrides) - set(spec.arch)
     if spec.arch and unknown:
-        raise EmavfiError(f"model {name!r} has no argument(s) {sorted(unknown)}; it takes {sorted(spec.arch)}")
+        raise EmavfiError(
+            f"model {name!r} has no argument(s) {sorted(unknown)}; it takes {sorted(spec.arch)}"
+        )
     model = spec.builder(**{**spec.arch, **overrides})
     model.spec = dataclasses.replace(spec, arch={**spec.arch, **overrides})
     return model

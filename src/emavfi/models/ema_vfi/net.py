@@ -115,8 +115,8 @@ class EMAVFI(nn.Module):
         self.block = nn.ModuleList(
             [
                 FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6)
-            if flow_init == "none"
-            else nn.Identity(),
+                if flow_init == "none"
+                else nn.Identity(),
                 FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
             ]
         )
@@ -143,7 +143,8 @@ class EMAVFI(nn.Module):
         height, width = img0.shape[2:]
         multiple = REFINE_MULTIPLE if refine_at_scale else FLOW_MULTIPLE
         size = tuple(
-            max(multiple, round(side * flow_scale / multiple) * multiple) for side in (height, width)
+            max(multiple, round(side * flow_scale / multiple) * multiple)
+            for side in (height, width)
         )
         small = F.interpolate(
             torch.cat([img0, img1], 1), size=size, mode="bilinear", align_corners=False
@@ -151,14 +152,18 @@ class EMAVFI(nn.Module):
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
         appearance = small_appearance if refine_at_scale else self.feature_bone(img0, img1)[0]
-        return self._with_dis(PairFeatures(appearance, small_appearance, small_motion, small0, small1))
+        return self._with_dis(
+            PairFeatures(appearance, small_appearance, small_motion, small0, small1)
+        )
 
     def _with_dis(self, features: PairFeatures) -> PairFeatures:
         """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
         if self.flow_init == "dis":
             from emavfi.engines.classical import ClassicalEngine
 
-            features.dis_pairs = ClassicalEngine().pair_flows(features.flow_img0, features.flow_img1)
+            features.dis_pairs = ClassicalEngine().pair_flows(
+                features.flow_img0, features.flow_img1
+            )
         return features
 
     def decode(
