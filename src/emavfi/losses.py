@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models.contract import InterpolationOutput, resize_flow
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def flow_distillation_loss(
     total = target_flow.new_zeros(())
     num_stages = len(flow_stages)
     for s, stage in enumerate(flow_stages):
-        target_s, weight_s = _resize_flow(target_flow, stage.shape[-2:]), weight
+        target_s, weight_s = resize_flow(target_flow, stage.shape[-2:]), weight
         if weight.shape[-2:] != stage.shape[-2:]:
             weight_s = F.interpolate(
                 weight, size=stage.shape[-2:], mode="bilinear", align_corners=False
@@ -172,17 +173,6 @@ def flow_distillation_loss(
             weight_s * epe
         ).sum() / weight_s.sum().clamp_min(1.0)
     return total
-
-
-def _resize_flow(flow: Tensor, size: torch.Size) -> Tensor:
-    if flow.shape[-2:] == size:
-        return flow
-    height, width = flow.shape[-2:]
-    resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
-    scale = torch.tensor(
-        [size[1] / width, size[0] / height] * 2, device=flow.device, dtype=flow.dtype
-    )
-    return resized * scale.view(1, 4, 1, 1)
 
 
 class VGGPerceptualLoss(nn.Module):
@@ -302,7 +292,9 @@ class TrainingLoss(nn.Module):
         self.weights = weights
         self.vgg = vgg if weights.vgg > 0 else None
 
-    def forward(self, output: object, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, output: InterpolationOutput, batch: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """``output``: the model's ``InterpolationOutput`` for ``B*K`` frames (targets flattened
         batch-major); ``batch``: ``targets (B, K, 3, H, W)``, ``timesteps (B, K)``, ``flow
         (B, K, 4, H, W)``, ``flow_valid (B, K, 1, H, W)``. Returns the total and each term (detached
@@ -328,10 +320,10 @@ class TrainingLoss(nn.Module):
             )
         if w.laplacian > 0:
             lap = laplacian_pyramid_loss(pred, gt)
-            for merged in _merged_stages(output):
+            for merged in output.merged_stages:
                 lap = lap + 0.5 * laplacian_pyramid_loss(merged.float(), gt)
             terms["laplacian"] = w.laplacian * lap
-        stages = _flow_stages(output)
+        stages = output.flow_stages
         if w.flow > 0 and stages and "flow" in batch:
             flow_valid = batch["flow_valid"].flatten(0, 1)
             terms["flow"] = w.flow * flow_distillation_loss(
@@ -341,17 +333,3 @@ class TrainingLoss(nn.Module):
             raise EmavfiError("every loss weight is 0: nothing to train")
         total = torch.stack(list(terms.values())).sum()
         return total, {name: value.detach() for name, value in terms.items()}
-
-
-def _merged_stages(output: object) -> list[Tensor]:
-    stages = list(getattr(output, "merged_stages", None) or [])
-    merged = getattr(output, "merged", None)
-    return stages or ([merged] if merged is not None else [])
-
-
-def _flow_stages(output: object) -> list[Tensor]:
-    stages = list(getattr(output, "flow_stages", None) or [])
-    final = getattr(output, "flow", None)
-    if final is not None and (not stages or stages[-1] is not final):
-        stages.append(final)
-    return stages

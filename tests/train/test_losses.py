@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,6 +19,7 @@ from emavfi.losses import (
     laplacian_pyramid_loss,
     temporal_loss,
 )
+from emavfi.models.contract import InterpolationOutput
 
 
 @pytest.fixture
@@ -141,6 +141,4 @@ def _output():
     gen = torch.Generator().manual_seed(2)
     flow = torch.randn(2, 4, 16, 16, generator=gen)
     pred = torch.rand(2, 3, 16, 16, generator=gen)
-    return SimpleNamespace(
-        pred=pred, merged=pred * 0.9, merged_stages=[], flow=flow, flow_stages=[flow]
-    )
+    return InterpolationOutput(pred=pred, merged=pred * 0.9, flow=flow)

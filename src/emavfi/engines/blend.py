@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emavfi.engines.timestep import as_timestep_tensor
+from emavfi.models.contract import InterpolationOutput, timestep_tensor
 
 
 class BlendEngine(nn.Module):
@@ -20,10 +20,8 @@ class BlendEngine(nn.Module):
         **_: object,
     ):
         """img0, img1: (B, 3, H, W) in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
-        t = as_timestep_tensor(timestep, img0)
+        t = timestep_tensor(timestep, img0)
         pred = img0 * (1 - t) + img1 * t
         if return_aux:
-            from emavfi.engines.classical import EngineOutput
-
-            return EngineOutput(pred=pred, merged=pred)
+            return InterpolationOutput(pred=pred, merged=pred)
         return pred

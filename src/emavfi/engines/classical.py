@@ -14,30 +14,18 @@ Design (no learning):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from emavfi.engines.timestep import as_timestep_tensor
+from emavfi.models.contract import InterpolationOutput, timestep_tensor
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
-
-
-@dataclass
-class EngineOutput:
-    """What an engine returns with ``return_aux=True`` (fields as in the network's output)."""
-
-    pred: torch.Tensor
-    merged: torch.Tensor
-    flow: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
 
 
 def dis_flow(src_gray: np.ndarray, dst_gray: np.ndarray, preset: str = "medium") -> np.ndarray:
@@ -121,7 +109,7 @@ class ClassicalEngine(nn.Module):
         self, pairs: list[tuple[np.ndarray, ...]], timestep, like: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow (B, 4, H, W) and mask logit (B, 1, H, W) at ``timestep`` from ``pair_flows``."""
-        times = as_timestep_tensor(timestep, like).flatten().tolist()
+        times = timestep_tensor(timestep, like).flatten().tolist()
         results = [self._at(pair, t) for pair, t in zip(pairs, times)]
         flow = np.stack([np.concatenate(r[:2], axis=2) for r in results])
         weight0 = np.clip(np.stack([r[2] for r in results]), 1e-3, 1 - 1e-3)
@@ -145,7 +133,7 @@ class ClassicalEngine(nn.Module):
         **_: object,
     ):
         """img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
-        times = as_timestep_tensor(timestep, img0).flatten().tolist()
+        times = timestep_tensor(timestep, img0).flatten().tolist()
         frames = zip(_to_numpy_frames(img0), _to_numpy_frames(img1), times)
         results = [self._one(a, b, t) for a, b, t in frames]
         pred = torch.from_numpy(np.stack([r[0] for r in results])).permute(0, 3, 1, 2)
@@ -156,4 +144,4 @@ class ClassicalEngine(nn.Module):
             torch.from_numpy(np.stack([r[1] for r in results])).permute(0, 3, 1, 2).to(img0.device)
         )
         mask = torch.from_numpy(np.stack([r[2] for r in results]))[:, None].to(img0.device)
-        return EngineOutput(pred=pred, merged=pred, flow=flow, mask=mask)
+        return InterpolationOutput(pred=pred, merged=pred, flow=flow, mask=mask)
