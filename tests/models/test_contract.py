@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from emavfi.errors import EmavfiError
+from emavfi.models.checkpoints import load_model
 from emavfi.models.contract import (
     InterpolationOutput,
     backward_warp,
@@ -44,6 +46,18 @@ def test_every_model_follows_the_contract(name):
         assert len(out.flow_stages) == len(out.merged_stages) >= 2
         assert torch.allclose(out.merged_stages[-1], out.merged)
         assert ((out.mask > 0) & (out.mask < 1)).all()
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in list_models(learned=True) if get_spec(n).weights is None]
+)
+def test_models_without_packaged_weights_say_what_to_pass(name):
+    with pytest.raises(EmavfiError) as info:
+        load_model(name)
+    message = str(info.value)
+    assert "no packaged weights" in message and "\n" not in message
+    published = get_spec(name).published
+    assert (published or ".safetensors") in message
 
 
 def test_output_stages_default_to_the_final_ones():
