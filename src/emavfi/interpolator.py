@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,9 +71,13 @@ class Interpolator:
     Args:
         model: registry name, checkpoint path, ``nn.Module`` or None (the default model).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        scale: estimate flow at this fraction of the resolution (e.g. 0.5 for 4K), refine at full.
+        scale: the model's ``flow_scale``: estimate flow at this fraction of the resolution
+            (e.g. 0.5 for 4K); EMA-VFI refines at full size, RIFE (whose ``scale`` option this
+            is) runs every block at this fraction and only warps and blends at full size.
+            Frames are padded to ``pad_multiple / scale``. Engines ignore it.
         refine_at_scale: with ``scale`` < 1, refine at that fraction too; only the final warp
             and blend run at full size (about 3x faster at 1280x720 with scale 0.5, softer).
+            Models without a refinement network (RIFE) already work that way: ignored.
         precision: ``auto`` (fp16 autocast on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
         tta: average with the prediction on horizontally and vertically flipped inputs.
         batch_size: at most this many (pair, timestep) items per network call.
@@ -108,12 +113,22 @@ class Interpolator:
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         params = inspect.signature(self.model.forward).parameters
-        self._takes_scale = "flow_scale" in params
-        if scale != 1 and not self._takes_scale:
+        takes_scale = "flow_scale" in params
+        if scale != 1 and not takes_scale:
             log.info("model %s estimates no flow at reduced scale; --scale ignored", self.name)
-        self._scale_kwargs: dict = {"flow_scale": scale} if self._takes_scale else {}
+        allowed = self.spec.flow_scales
+        if takes_scale and allowed is not None and scale not in allowed:
+            choices = ", ".join(f"{value:g}" for value in allowed)
+            raise EmavfiError(f"model {self.name} takes scale {choices}, not {scale:g}")
+        self._scale_kwargs: dict = {"flow_scale": scale} if takes_scale else {}
         if refine_at_scale and "refine_at_scale" in params:
             self._scale_kwargs["refine_at_scale"] = True
+        elif refine_at_scale and takes_scale:
+            log.info("model %s refines nothing at full size: --fast only sets the scale", self.name)
+        # A model estimating flow at ``scale`` needs the downscaled frame to meet its multiple.
+        self.pad_multiple = self.spec.pad_multiple
+        if takes_scale:
+            self.pad_multiple = math.ceil(self.pad_multiple / scale)
 
     # -- tensors ---------------------------------------------------------------------------
     def __call__(
@@ -164,11 +179,7 @@ class Interpolator:
         self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
     ) -> list[torch.Tensor]:
         h, w = img0.shape[-2:]
-        multiple = self.spec.pad_multiple
-        if self._takes_scale and self.scale != 1:
-            # Flow is estimated at ``scale``: the downscaled frame must still meet the multiple.
-            multiple = int(np.ceil(multiple / self.scale))
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        pad_h, pad_w = (-h) % self.pad_multiple, (-w) % self.pad_multiple
         if pad_h or pad_w:
             img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")

@@ -29,13 +29,16 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale",
         type=float,
         default=None,
-        help="estimate flow at this fraction of the size, refine at full size (default 1; 0.5 with --fast)",
+        help="estimate flow at this fraction of the size (default 1; 0.5 with --fast): EMA "
+        "models refine at full size; RIFE checkpoints take 1, 0.5 or 0.25 (Practical-RIFE's "
+        "scale: every block at that fraction; 0.5 for 4K)",
     )
     parser.add_argument(
         "--fast",
         action="store_true",
         help="run the whole network at --scale; only the final warp and blend at full size "
-        "(about 3x faster at 720p, slightly softer)",
+        "(EMA: about 3x faster at 720p, slightly softer; RIFE works that way already, so for "
+        "it --fast just means --scale 0.5)",
     )
 
 
