@@ -10,7 +10,8 @@ from emavfi.models.registry import create_model, list_models
 
 
 def load_model(name_or_path, device="cpu"):
-    """A registry name with packaged weights, our .safetensors, or a published EMA-VFI .pkl."""
+    """A registry name with packaged weights, our .safetensors, or a published EMA-VFI or
+    Practical-RIFE v4.25 .pkl (see ``emavfi.models.checkpoints.load_model``)."""
     from emavfi.models.checkpoints import load_model as _load
 
     return _load(name_or_path, device=device)

@@ -177,3 +177,29 @@ def test_packaged_weights_sha256_is_checked(monkeypatch, tmp_path):
         load_model("ema-pack")
     _packaged_spec(monkeypatch, tmp_path, sha256=checkpoints._sha256(target))
     assert load_model("ema-pack").spec.name == "ema-pack"
+
+
+@pytest.mark.parametrize(
+    "name, arch, phrase",
+    [
+        ("ema-tiny", {**get_spec("ema-tiny").arch, "width": 4096}, "wrong shape"),
+        ("rife-4.25", {"widths": [100_000] * 5}, "does not build model 'rife-4.25'"),
+        ("rife-4.25", {"widths": 5}, "does not build model 'rife-4.25'"),
+    ],
+)
+def test_hostile_metadata_is_checked_before_building(tmp_path, monkeypatch, name, arch, phrase):
+    """A small file whose metadata announces a huge network: refused, nothing real built."""
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "h.safetensors")
+    state, metadata = load_checkpoint(path)
+    meta = {**metadata, "spec": name, "arch": json.dumps(arch), "training": "{}"}
+    save_file(state, str(path), metadata=meta)
+    built_on = []
+    real_create = checkpoints.create_model
+    monkeypatch.setattr(
+        checkpoints,
+        "create_model",
+        lambda *a, **k: built_on.append(torch.empty(0).device.type) or real_create(*a, **k),
+    )
+    with pytest.raises(EmavfiError, match=phrase) as info:
+        load_model(path)
+    assert "\n" not in str(info.value) and built_on == ["meta"]

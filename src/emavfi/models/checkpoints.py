@@ -1,11 +1,16 @@
-"""Checkpoints: our safetensors format, the published EMA-VFI ``.pkl`` files, ``load_model``.
+"""Checkpoints: our safetensors format, the published ``.pkl`` files, ``load_model``.
 
 Our format is a safetensors file whose metadata holds ``format`` ("emavfi"), ``spec`` (the
 registry name), ``arch`` (JSON keyword arguments that rebuild the network), ``channel_order`` and
-``training`` (JSON summary). Published EMA-VFI checkpoints are plain ``dict[str, Tensor]``
-pickles saved from a DDP wrapper: they are read with ``torch.load(weights_only=True)`` (which
-never runs code from the file), stripped of wrapper prefixes and of the ``attn_mask`` / ``HW``
-buffers, and the architecture is inferred from the tensor shapes. They expect BGR input.
+``training`` (JSON summary).
+
+Published checkpoints are plain ``dict[str, Tensor]`` pickles: EMA-VFI's ``ours.pkl`` /
+``ours_small.pkl`` (saved from a DDP wrapper) and Practical-RIFE v4.25's ``flownet.pkl``. They
+are read with ``torch.load(weights_only=True)`` (which never runs code from the file), stripped
+of wrapper prefixes and of what inference does not use (``convert_published``), told apart by
+their keys, and their architecture is inferred from the tensor shapes. Every key and shape is
+checked against the network built on the meta device (no memory) before the real one is built,
+so an untrusted file cannot make us allocate a network it does not hold. Both expect BGR input.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ FORMAT = "emavfi"
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _PUBLISHED_SUFFIXES = (".pkl", ".pth", ".pt")
 _PUBLISHED_SPECS = ("ema-base", "ema-small")
+_RIFE_SPEC = "rife-4.25"
+# Entries of published files that inference does not use: EMA-VFI's shifted-window caches
+# (suffixes) and Practical-RIFE's training-time teacher block and unused timestep net (prefixes).
+_UNUSED_SUFFIXES = (".attn_mask", ".HW")
+_UNUSED_PREFIXES = ("teacher.", "caltime.")
+_RIFE_BLOCK = re.compile(r"block(\d+)\.")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -119,8 +130,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 def convert_published(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
     """A published (or wrapper-saved) state dict with our names.
 
-    Strips ``module.`` / ``_orig_mod.`` prefixes and drops the shifted-window blocks'
-    ``attn_mask`` / ``HW`` buffers (a cache the published code saved by accident).
+    Strips ``module.`` / ``_orig_mod.`` prefixes, drops EMA-VFI's shifted-window ``attn_mask`` /
+    ``HW`` buffers (a cache the published code saved by accident) and Practical-RIFE's
+    ``teacher.*`` (training-time teacher) and ``caltime.*`` (unused by the v4.25 forward).
     """
     converted = {}
     for key, value in state_dict.items():
@@ -128,10 +140,23 @@ def convert_published(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
             continue
         while key.startswith(_WRAPPER_PREFIXES):
             key = key.split(".", 1)[1]
-        if key.endswith((".attn_mask", ".HW")):
+        if key.endswith(_UNUSED_SUFFIXES) or key.startswith(_UNUSED_PREFIXES):
             continue
         converted[key] = value
     return converted
+
+
+def published_model(state: dict[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
+    """The spec name and arch of a converted published state dict, told apart by its keys."""
+    if "feature_bone.block1.conv.0.weight" in state:
+        arch = infer_published_arch(state)
+        return _closest_published(arch), arch
+    if "block0.conv0.0.0.weight" in state:
+        return _RIFE_SPEC, infer_rife_arch(state)
+    raise EmavfiError(
+        "not an EMA-VFI or Practical-RIFE v4 checkpoint "
+        "(no feature_bone.block1.* or block0.*/encode.* weights)"
+    )
 
 
 def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -160,12 +185,39 @@ def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     }
 
 
+def infer_rife_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """IFNet arch kwargs (``widths``) of a converted Practical-RIFE v4 state dict.
+
+    Each block's width is the output channels of its second ``conv0`` layer; the count, parity
+    and range of the widths and every other shape are checked when the network is built on
+    the meta device (``_build_checked``).
+    """
+    if "encode.cnn0.weight" not in state:
+        raise EmavfiError(
+            "a RIFE checkpoint without the feature encoder (encode.*) of the Practical-RIFE "
+            "v4.25 layout, the one emavfi reads"
+        )
+    indices = sorted({int(m.group(1)) for key in state if (m := _RIFE_BLOCK.match(key))})
+    if indices != list(range(len(indices))):
+        raise EmavfiError(f"Practical-RIFE checkpoint with blocks {indices}, not block0, 1, ...")
+    widths = []
+    for index in indices:
+        weight = state.get(f"block{index}.conv0.1.0.weight")
+        if weight is None or weight.ndim != 4:
+            raise EmavfiError(
+                f"Practical-RIFE checkpoint without a 4-d block{index}.conv0.1.0.weight"
+            )
+        widths.append(int(weight.shape[0]))
+    return {"widths": widths}
+
+
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """A ready model (eval mode, on ``device``, ``model.spec`` set) from a name or a file.
 
     Accepts a registry name (its packaged weights; engines need none), our ``.safetensors``
-    checkpoint, or a published EMA-VFI ``.pkl`` / ``.pth`` (architecture inferred from the
-    shapes, BGR input). Missing, corrupt or mismatched files raise EmavfiError (one line).
+    checkpoint, or a published EMA-VFI or Practical-RIFE v4.25 ``.pkl`` / ``.pth`` (family told
+    by the keys, architecture inferred from the shapes, BGR input). Missing, corrupt or
+    mismatched files raise EmavfiError (one line).
     """
     text = os.fspath(name_or_path)
     path = Path(text)
@@ -187,10 +239,11 @@ def _load_registered(name: str) -> nn.Module:
     if not spec.learned:
         return create_model(name)
     if spec.weights is None:
-        raise EmavfiError(
-            f"model {name!r} has no packaged weights: pass a checkpoint file instead "
-            f"(.safetensors, or the published .pkl for {name})"
-        )
+        if spec.published:
+            hint = f"the path of its released {spec.published} (--model path/to/{spec.published})"
+        else:
+            hint = "a .safetensors checkpoint of it"
+        raise EmavfiError(f"model {name!r} has no packaged weights: pass {hint} instead")
     resource = resources.files("emavfi") / "weights" / spec.weights
     if not resource.is_file():
         raise EmavfiError(
@@ -210,12 +263,7 @@ def _load_ours(path: Path, expected_spec: str | None = None) -> nn.Module:
         raise EmavfiError(f"{path}: holds model {name!r}, expected {expected_spec!r}")
     if name not in list_models(learned=True):
         raise EmavfiError(f"{path}: unknown model {name!r} in checkpoint metadata")
-    arch = metadata["arch"]
-    try:
-        model = create_model(name, **arch)
-    except TypeError as exc:
-        raise EmavfiError(f"{path}: arch {arch} does not build model {name!r} ({exc})") from None
-    _load_state(model, state, path)
+    model = _build_checked(name, metadata["arch"], state, path)
     channel_order = metadata.get("channel_order", model.spec.channel_order)
     if channel_order not in ("RGB", "BGR"):
         raise EmavfiError(f"{path}: bad channel_order {channel_order!r} in metadata")
@@ -239,20 +287,15 @@ def _load_published(path: Path) -> nn.Module:
         raise EmavfiError(f"{path}: not a checkpoint (no tensors in a state dict)")
     state = convert_published(raw)
     try:
-        arch = infer_published_arch(state)
+        name, arch = published_model(state)
     except EmavfiError as exc:
         raise EmavfiError(f"{path}: {exc}") from None
-    name = _closest_published(arch)
-    model = create_model(name, **arch)
-    _load_state(model, state, path)
+    model = _build_checked(name, arch, state, path)
     exact = get_spec(name).arch == arch
     spec_name = name if exact else f"{name}-like"
     model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
     logger.info(
-        "loaded published EMA-VFI %s (width %d, depths %s)",
-        spec_name,
-        arch["width"],
-        arch["depths"],
+        "loaded published %s (%s)", spec_name, ", ".join(f"{k} {v}" for k, v in arch.items())
     )
     return model
 
@@ -262,14 +305,27 @@ def _closest_published(arch: dict[str, Any]) -> str:
     return min(_PUBLISHED_SPECS, key=lambda n: abs(get_spec(n).arch["width"] - arch["width"]))
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """``load_state_dict(strict=True)`` with a one-line EmavfiError on any mismatch."""
-    expected = model.state_dict()
+def _build_checked(
+    name: str, arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path
+) -> nn.Module:
+    """``create_model(name, **arch)`` holding ``state``, or a one-line EmavfiError.
+
+    The network is first built on the meta device (shapes only: no memory, no initialisation)
+    and every key and shape of ``state`` is compared with it, so that metadata or shapes from an
+    untrusted file are validated before anything real is built.
+    """
+    if not isinstance(arch, dict):
+        raise EmavfiError(f"{path}: arch {arch!r} is not a set of keyword arguments")
+    try:
+        with torch.device("meta"):
+            skeleton = create_model(name, **arch)
+    except (TypeError, ValueError) as exc:
+        raise EmavfiError(f"{path}: arch {arch} does not build model {name!r} ({exc})") from None
+    expected = skeleton.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
-        name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
         problems = [
             f"{label} {len(keys)} (e.g. {keys[0]})"
             for label, keys in (
@@ -280,7 +336,9 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
             if keys
         ]
         raise EmavfiError(f"{path}: weights do not match model {name!r}: " + "; ".join(problems))
+    model = create_model(name, **arch)
     model.load_state_dict(state, strict=True)
+    return model
 
 
 def _require_file(path: Path) -> None:

@@ -7,23 +7,33 @@ frames, the timestep plane, the current mask and the previous block's 8 feature 
 adds a flow increment; its mask replaces the previous one. The frame is the mask blend of the
 two warped inputs (no refinement network).
 
+The reference's ``scale`` option is the contract's ``flow_scale`` here: with ``flow_scale = S``
+the blocks run at ``16/S, 8/S, 4/S, 2/S, 1/S`` (S = 0.5 for 4K-like frames: coarser motion
+search, every block at half the usual size); only the final warp and blend are at full size. S
+is a power of two.
+
 Frames are (B, 3, H, W) in [0, 1], BGR for the released checkpoints (read with OpenCV); H and W
-must be multiples of ``64 / scale`` (the Interpolator pads). Module names (``encode``,
-``block0``..``block4``) are the released checkpoint's, so ``flownet.pkl`` loads as it is (less
-its training-time ``teacher.*`` entries).
+must be multiples of ``PAD_MULTIPLE / flow_scale`` (the Interpolator pads). Module names
+(``encode``, ``block0``..``block4``) are the released checkpoint's, so ``flownet.pkl`` loads as
+it is (less its training-time ``teacher.*`` and unused ``caltime.*`` entries).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.ema_vfi.warp import backward_warp
+from emavfi.models.contract import InterpolationOutput, backward_warp, timestep_plane
 
 FEATURE_CHANNELS = 4  # the Head's output per frame
 BLOCK_FEATURES = 8  # feature channels each block hands to the next
 BLOCK_SCALES = (16, 8, 4, 2, 1)
+# block0 works at 1/16 of the frame and halves that twice more: sides must be multiples of 64.
+PAD_MULTIPLE = 4 * BLOCK_SCALES[0]
+MAX_WIDTH = 1024  # a block wider than this is no RIFE (checkpoint shapes are checked against it)
 
 
 def _conv(in_dim: int, out_dim: int, stride: int = 1) -> nn.Sequential:
@@ -96,20 +106,12 @@ class IFNet(nn.Module):
     """The RIFE v4 IFNet (Practical-RIFE v4.25: block widths 192, 128, 96, 64, 32).
 
     Args:
-        widths: channels of the five blocks.
-        scale: the reference's ``scale`` option: blocks run at ``16/scale .. 1/scale``; 0.5 for
-            4K-like frames (coarser motion search), 1.0 by default.
+        widths: channels of the five blocks (even numbers in [2, ``MAX_WIDTH``]).
     """
 
-    def __init__(
-        self, widths: list[int] | tuple[int, ...] = (192, 128, 96, 64, 32), scale: float = 1.0
-    ) -> None:
+    def __init__(self, widths: list[int] | tuple[int, ...] = (192, 128, 96, 64, 32)) -> None:
         super().__init__()
-        if len(widths) != len(BLOCK_SCALES) or min(widths) < 2 or any(w % 2 for w in widths):
-            raise ValueError(f"RIFE widths must be five even numbers, not {list(widths)}")
-        if not 0.0 < scale <= 4.0:
-            raise ValueError(f"RIFE scale must be in (0, 4], not {scale}")
-        self.scale = scale
+        check_widths(widths)
         self.encode = Head()
         first_in = 3 + 3 + 2 * FEATURE_CHANNELS + 1
         later_in = first_in + 1 + BLOCK_FEATURES + 4  # + mask, block features, flow
@@ -122,33 +124,32 @@ class IFNet(nn.Module):
         img1: torch.Tensor,
         timestep: float | torch.Tensor = 0.5,
         return_aux: bool = False,
-        scale: float | None = None,
-    ):
-        """Interpolate (B, 3, H, W) frames at ``timestep`` (float, (B,) or (B, 1, 1, 1))."""
-        from emavfi.models.ema_vfi.net import InterpolationOutput, _timestep_tensor
+        flow_scale: float = 1.0,
+    ) -> torch.Tensor | InterpolationOutput:
+        """Interpolate (B, 3, H, W) frames at ``timestep`` (float, (B,) or (B, 1, 1, 1)).
 
-        scale = self.scale if scale is None else scale
-        batch, _, height, width = img0.shape
-        t_plane = _timestep_tensor(timestep, batch, img0).expand(batch, 1, height, width)
+        ``flow_scale``: the reference's ``scale`` (a power of two, see the module docstring).
+        """
+        check_flow_scale(flow_scale)
+        t_plane = timestep_plane(timestep, img0)
         feat0, feat1 = self.encode(torch.cat((img0, img1), 0)).chunk(2, 0)
         warped0, warped1 = img0, img1
         flow = mask = features = None
-        flows, masks, merged_stages = [], [], []
+        flows, merged_stages = [], []
         for index, block_scale in enumerate(BLOCK_SCALES):
             block = getattr(self, f"block{index}")
             if flow is None:
                 inputs = torch.cat((img0, img1, feat0, feat1, t_plane), 1)
-                flow, mask, features = block(inputs, None, block_scale / scale)
+                flow, mask, features = block(inputs, None, block_scale / flow_scale)
             else:
                 wf0 = backward_warp(feat0, flow[:, :2])
                 wf1 = backward_warp(feat1, flow[:, 2:4])
                 inputs = torch.cat((warped0, warped1, wf0, wf1, t_plane, mask, features), 1)
-                delta, mask, features = block(inputs, flow, block_scale / scale)
+                delta, mask, features = block(inputs, flow, block_scale / flow_scale)
                 flow = flow + delta
             warped0 = backward_warp(img0, flow[:, :2])
             warped1 = backward_warp(img1, flow[:, 2:4])
             flows.append(flow)
-            masks.append(mask)
             if return_aux:
                 weight = torch.sigmoid(mask)
                 merged_stages.append(warped0 * weight + warped1 * (1 - weight))
@@ -156,4 +157,29 @@ class IFNet(nn.Module):
         merged = warped0 * weight0 + warped1 * (1 - weight0)
         if not return_aux:
             return merged.clamp(0, 1)
-        return InterpolationOutput(merged.clamp(0, 1), flow, weight0, merged, flows, merged_stages)
+        return InterpolationOutput(
+            pred=merged.clamp(0, 1),
+            merged=merged,
+            flow=flow,
+            mask=weight0,
+            flow_stages=flows,
+            merged_stages=merged_stages,
+        )
+
+
+def check_widths(widths: list[int] | tuple[int, ...]) -> None:
+    """ValueError unless ``widths`` are five even numbers in [2, ``MAX_WIDTH``]."""
+    if len(widths) != len(BLOCK_SCALES) or any(
+        not isinstance(w, int) or w % 2 or not 2 <= w <= MAX_WIDTH for w in widths
+    ):
+        raise ValueError(
+            f"RIFE widths must be {len(BLOCK_SCALES)} even numbers in [2, {MAX_WIDTH}], "
+            f"not {list(widths)}"
+        )
+
+
+def check_flow_scale(flow_scale: float) -> None:
+    """ValueError unless ``flow_scale`` is a power of two from 1/16 to 4 (the block sizes divide)."""
+    exponent = math.log2(flow_scale) if flow_scale > 0 else 0.5
+    if exponent != round(exponent) or not -4 <= exponent <= 2:
+        raise ValueError(f"RIFE flow_scale must be a power of two in [1/16, 4], not {flow_scale}")
