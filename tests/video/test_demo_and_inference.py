@@ -104,6 +104,7 @@ def test_help_documents_flags_and_precedence(capsys):
     for flag in (
         "--fps",
         "--factor",
+        "--multi",
         "--frame-interval",
         "--no-scene-detect",
         "--crf",
@@ -113,3 +114,4 @@ def test_help_documents_flags_and_precedence(capsys):
     ):
         assert flag in text
     assert "--fps wins" in text
+    assert "--multi 2 is --factor 1" in text  # the two conventions side by side
