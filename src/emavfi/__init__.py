@@ -5,6 +5,8 @@ Public API::
     from emavfi import Interpolator, create_model, list_models, load_model
 """
 
+from importlib import metadata
+
 from emavfi.interpolator import Interpolator
 from emavfi.models.registry import create_model, list_models
 
@@ -18,4 +20,7 @@ def load_model(name_or_path, device="cpu"):
 
 
 __all__ = ["Interpolator", "create_model", "list_models", "load_model"]
-__version__ = "0.1.0"
+try:  # one source of truth: pyproject.toml, through the installed package's metadata
+    __version__ = metadata.version("emavfi")
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "unknown"

@@ -6,14 +6,18 @@ import argparse
 from pathlib import Path
 
 from emavfi.cli.pair import add_model_arguments, model_options
+from emavfi.errors import EmavfiError
 
 EPILOG = """\
 timing:
   --fps F      exactly F frames per second over the input's duration, any ratio (24->60,
                30->48, 60->24); each output frame is synthesised at its exact time t between
-               the two input frames around it. N = round(duration x F) frames.
-  --factor n   inserts n frames between each pair of input frames (n=1 doubles the rate).
-  If both are given, --fps wins. Neither: --factor 1.
+               the two input frames around it: round(duration x F) frames in all.
+  --factor n   inserts n frames between each pair of input frames: (n+1)x the frames, same
+               duration. --factor 1 doubles the rate (24 -> 48 fps), --factor 3 quadruples it.
+  --multi N    multiplies the frames by N (RIFE tools' convention): --multi 2 is --factor 1
+               (2x), --multi 4 is --factor 3 (4x). Use one of the two (if both, they must agree).
+  If --fps and a factor are given, --fps wins. None of them: --factor 1 (2x).
   --frame-interval k   processes every k-th input frame (the duration stays the same).
 Audio and subtitle streams are copied unchanged; rotation, aspect ratio and colour tags are kept.
 Scene cuts are never blended across (the nearer frame is repeated); duplicated input frames are
@@ -35,10 +39,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output video (.mp4, .mkv, .mov, ...) or folder for PNG frames",
     )
     parser.add_argument(
-        "--fps", type=float, default=None, help="target frames per second (wins over --factor)"
+        "--fps",
+        type=float,
+        default=None,
+        help="target frames per second (wins over --factor and --multi)",
     )
     parser.add_argument(
-        "--factor", type=int, default=None, help="frames inserted between each pair (default 1)"
+        "--factor",
+        type=int,
+        default=None,
+        metavar="n",
+        help="insert n frames between each pair: (n+1)x the frames (default 1: 2x)",
+    )
+    parser.add_argument(
+        "--multi",
+        type=int,
+        default=None,
+        metavar="N",
+        help="multiply the frames by N, as RIFE's --multi: 2 = 2x = --factor 1",
     )
     parser.add_argument(
         "--frame-interval", type=int, default=1, help="process every k-th input frame (default 1)"
@@ -83,13 +101,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
+def frames_between(factor: int | None, multi: int | None) -> int | None:
+    """``--factor n`` or ``--multi N`` -> frames inserted per pair (N - 1); None if neither."""
+    if multi is None:
+        return factor
+    if multi < 1:
+        raise EmavfiError(f"--multi must be 1 or more (2 doubles the frames), got {multi}")
+    if factor is not None and factor != multi - 1:
+        raise EmavfiError(
+            f"--multi {multi} and --factor {factor} disagree (--multi N is --factor N-1): give one"
+        )
+    return multi - 1
+
+
 def run(args: argparse.Namespace) -> int:
     from emavfi.interpolator import Interpolator
     from emavfi.video.pipeline import VideoOptions, interpolate_video
 
     options = VideoOptions(
         fps=args.fps,
-        factor=args.factor,
+        factor=frames_between(args.factor, args.multi),
         frame_interval=args.frame_interval,
         scene_detect=not args.no_scene_detect,
         scene_threshold=args.scene_threshold,

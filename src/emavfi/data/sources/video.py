@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows
 from emavfi.errors import EmavfiError
+from emavfi.video.scenes import SceneCutDetector
 
 MAX_OPEN_DECODERS = 2
 MAX_CACHED_FRAMES = 32
@@ -74,37 +74,14 @@ def video_fps(path: Path) -> float:
         container.close()
 
 
-class SceneCutDetector:
-    """PySceneDetect's ContentDetector fed frames one by one; `push` returns True at a cut."""
-
-    def __init__(self, fps: float, threshold: float = 27.0, min_scene_len: int = 3) -> None:
-        from scenedetect.common import FrameTimecode
-        from scenedetect.detectors import ContentDetector
-
-        self._timecode = FrameTimecode
-        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
-        self._fps = fps
-        self._index = 0
-
-    def push(self, frame: np.ndarray) -> bool:
-        """Feed the next ``HxWx3`` uint8 RGB frame; True if it starts a new scene."""
-        height, width = frame.shape[:2]
-        if width > DETECT_WIDTH:
-            frame = cv2.resize(frame, (DETECT_WIDTH, max(1, round(height * DETECT_WIDTH / width))))
-        bgr = np.ascontiguousarray(frame[:, :, ::-1])  # PySceneDetect expects OpenCV's BGR
-        cuts = self._detector.process_frame(self._timecode(self._index, self._fps), bgr)
-        self._index += 1
-        return bool(cuts) and self._index > 1
-
-
 @functools.lru_cache(maxsize=16)
 def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoInfo:
     path = Path(path_str)
     fps = video_fps(path)
-    detector = SceneCutDetector(fps, threshold, min_scene_len)
+    detector = SceneCutDetector(threshold, fps, min_scene_len, width=DETECT_WIDTH)
     cuts, count = [], 0
     for count, frame in enumerate(iter_video_frames(path), start=1):
-        if detector.push(frame):
+        if detector.is_cut(frame):
             cuts.append(count - 1)
     return VideoInfo(count, fps, tuple(cuts))
 
