@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emavfi.cli.pair import add_model_arguments, model_options
+
+if TYPE_CHECKING:
+    from emavfi.interpolator import Interpolator
+    from emavfi.video.pipeline import VideoOptions
 
 EPILOG = """\
 timing:
@@ -83,11 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
-def run(args: argparse.Namespace) -> int:
-    from emavfi.interpolator import Interpolator
-    from emavfi.video.pipeline import VideoOptions, interpolate_video
+def video_options(args: argparse.Namespace) -> VideoOptions:
+    """The pipeline's options from this subcommand's arguments (the web UI parses the same)."""
+    from emavfi.video.pipeline import VideoOptions
 
-    options = VideoOptions(
+    return VideoOptions(
         fps=args.fps,
         factor=args.factor,
         frame_interval=args.frame_interval,
@@ -101,13 +107,27 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
 
+
+def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]:
+    """Builds the Interpolator once the pipeline has checked the input and output."""
+    from emavfi.interpolator import Interpolator
+
     def make_interpolator() -> Interpolator:
         return Interpolator(
             args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
         )
 
+    return make_interpolator
+
+
+def run(args: argparse.Namespace) -> int:
+    from emavfi.video.pipeline import interpolate_video
+
     result = interpolate_video(
-        args.input, args.output, options=options, make_interpolator=make_interpolator
+        args.input,
+        args.output,
+        options=video_options(args),
+        make_interpolator=interpolator_factory(args),
     )
     if not args.quiet:
         print(
