@@ -32,17 +32,24 @@ START_S = 120
 JOB_S = 60
 
 
-def _with_tone(source: Path, path: Path) -> Path:
-    """``source``'s video packets unchanged plus a 1 s 440 Hz AAC tone."""
+def _with_tone(source: Path, path: Path, repeats: int = 1) -> Path:
+    """``source``'s video packets unchanged, ``repeats`` times in a row, with an AAC tone."""
     with av.open(str(source)) as src, av.open(str(path), "w") as out:
-        video = out.add_stream_from_template(src.streams.video[0])
+        video_in = src.streams.video[0]
+        video = out.add_stream_from_template(video_in)
         tone = out.add_stream("aac", rate=44100)
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
+        for k in range(repeats):
+            src.seek(0)
+            packets = [p for p in src.demux(video_in) if p.dts is not None]
+            stamps = [p.pts for p in packets]
+            offset = k * (max(stamps) - min(stamps) + packets[0].duration)  # in stream ticks
+            for packet in packets:
+                packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
                 packet.stream = video
                 out.mux(packet)
-        wave = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
-        for start in range(0, 44100, 1024):
+        samples = 44100 * repeats
+        wave = 0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)
+        for start in range(0, samples, 1024):
             chunk = np.ascontiguousarray(wave[None, start : start + 1024], np.float32)
             frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             frame.sample_rate, frame.pts = 44100, start
@@ -170,8 +177,9 @@ def test_sample_2x_with_audio_plays_and_downloads(page: Page, server, tmp_path: 
 
 
 def test_cancel_mid_run_leaves_no_file(page: Page, server, tmp_path: Path):
-    _upload(page, _with_tone(SAMPLE, tmp_path / "long.mp4"))
-    expect(page.locator("#input-info")).to_contain_text("25 frames", timeout=JOB_S * 1000)
+    # 4 s of video at 8x: 800 frames to make, so that the cancel lands mid-run on fast machines
+    _upload(page, _with_tone(SAMPLE, tmp_path / "long.mp4", repeats=4))
+    expect(page.locator("#input-info")).to_contain_text("100 frames", timeout=JOB_S * 1000)
     _choose(page, "classical", "8x slow motion")
     before = _files(server["temp"])
     page.locator("#run").click()
