@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emavfi.cli.pair import add_model_arguments, model_options
 from emavfi.errors import EmavfiError
+
+if TYPE_CHECKING:
+    from emavfi.interpolator import Interpolator
+    from emavfi.video.pipeline import VideoOptions
 
 EPILOG = """\
 timing:
@@ -114,11 +120,11 @@ def frames_between(factor: int | None, multi: int | None) -> int | None:
     return multi - 1
 
 
-def run(args: argparse.Namespace) -> int:
-    from emavfi.interpolator import Interpolator
-    from emavfi.video.pipeline import VideoOptions, interpolate_video
+def video_options(args: argparse.Namespace) -> VideoOptions:
+    """The pipeline's options from this subcommand's arguments (the web UI parses the same)."""
+    from emavfi.video.pipeline import VideoOptions
 
-    options = VideoOptions(
+    return VideoOptions(
         fps=args.fps,
         factor=frames_between(args.factor, args.multi),
         frame_interval=args.frame_interval,
@@ -132,13 +138,27 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
 
+
+def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]:
+    """Builds the Interpolator once the pipeline has checked the input and output."""
+    from emavfi.interpolator import Interpolator
+
     def make_interpolator() -> Interpolator:
         return Interpolator(
             args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
         )
 
+    return make_interpolator
+
+
+def run(args: argparse.Namespace) -> int:
+    from emavfi.video.pipeline import interpolate_video
+
     result = interpolate_video(
-        args.input, args.output, options=options, make_interpolator=make_interpolator
+        args.input,
+        args.output,
+        options=video_options(args),
+        make_interpolator=interpolator_factory(args),
     )
     if not args.quiet:
         print(

@@ -87,7 +87,8 @@ def parse_times(times: str | None, num: int | None) -> list[float]:
     return sorted(values)
 
 
-def run(args: argparse.Namespace) -> int:
+def interpolate_pair(args: argparse.Namespace) -> list[Path]:
+    """Write the frames between ``args.image0`` and ``args.image1``; returns their paths."""
     from emavfi.imageio import read_image, write_image
     from emavfi.interpolator import Interpolator
 
@@ -108,8 +109,14 @@ def run(args: argparse.Namespace) -> int:
         raise EmavfiError(f"output folder {out} is not writable")
     interp = Interpolator(args.model, **model_options(args))
     frames = interp.frames(frame0, frame1, times)
+    paths = []
     for index, (t, frame) in enumerate(zip(times, frames), start=1):
-        path = out / f"frame_{index:03d}_t{t:.4f}.png"
-        write_image(path, frame)
+        paths.append(out / f"frame_{index:03d}_t{t:.4f}.png")
+        write_image(paths[-1], frame)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    for path in interpolate_pair(args):
         print(path)
     return 0

@@ -44,6 +44,9 @@ class VideoOptions:
     batch_size: int = 4
     input_fps: float | None = None
     progress: bool = True
+    # Called as on_progress(done, total) at the start and after each output frame; raising from it
+    # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
+    on_progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -141,9 +144,18 @@ def _run(
 
     total = timeline.total or -(-info.frames // options.frame_interval) * (timeline.factor + 1)
     bar = tqdm(total=total, unit="frame", disable=not options.progress, dynamic_ncols=True)
-    batcher = _Batcher(
-        interpolator, options.batch_size, lambda item: (writer.put(item), bar.update(1))
-    )
+    report = options.on_progress or (lambda done, total: None)
+    done = 0
+    report(done, total)
+
+    def emit(item) -> None:
+        nonlocal done
+        writer.put(item)
+        bar.update(1)
+        done += 1
+        report(done, total)
+
+    batcher = _Batcher(interpolator, options.batch_size, emit)
     detector = (
         SceneCutDetector(options.scene_threshold, float(info.rate))
         if options.scene_detect
