@@ -56,7 +56,7 @@ class FlowHead(nn.Module):
         if flow is not None:
             if upscale != 1:
                 flow = _resize(flow, 1.0 / upscale) / upscale
-            images = torch.cat((images, flow), 1)
+            images = torch.cat((images, flow.to(images.dtype)), 1)  # flow: float32
         out = self.conv(torch.cat([features, images], 1))
         if upscale != 1:
             out = F.interpolate(out, scale_factor=upscale, mode="bilinear", align_corners=False)
@@ -108,12 +108,13 @@ def estimate_flow(
         features = head_input(appearance[level], motion[level], timestep)
         if not flows:
             flow, mask = head(features, torch.cat((img0, img1), 1), None)
+            flow = flow.float()  # flows add up over the stages: float32 under autocast
         else:
             warped0 = backward_warp(img0, flows[-1][:, :2])
             warped1 = backward_warp(img1, flows[-1][:, 2:4])
             images = torch.cat((img0, img1, warped0, warped1, masks[-1]), 1)
             flow_delta, mask_delta = head(features, images, flows[-1])
-            flow, mask = flows[-1] + flow_delta, masks[-1] + mask_delta
+            flow, mask = flows[-1].float() + flow_delta.float(), masks[-1] + mask_delta
         flows.append(flow)
         masks.append(mask)
     return flows, masks

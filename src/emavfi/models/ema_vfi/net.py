@@ -127,7 +127,7 @@ class EMAVFI(nn.Module):
         """
         if flow_scale >= 1.0:
             appearance, motion = self.feature_bone(img0, img1)
-            return self._with_dis(PairFeatures(appearance, appearance, motion, img0, img1))
+            return PairFeatures(appearance, appearance, motion, img0, img1)
         height, width = img0.shape[2:]
         multiple = REFINE_MULTIPLE if refine_at_scale else FLOW_MULTIPLE
         size = tuple(
@@ -140,19 +140,24 @@ class EMAVFI(nn.Module):
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
         appearance = small_appearance if refine_at_scale else self.feature_bone(img0, img1)[0]
-        return self._with_dis(
-            PairFeatures(appearance, small_appearance, small_motion, small0, small1)
-        )
+        return PairFeatures(appearance, small_appearance, small_motion, small0, small1)
 
-    def _with_dis(self, features: PairFeatures) -> PairFeatures:
-        """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
-        if self.flow_init == "dis":
-            from emavfi.engines.classical import ClassicalEngine
+    def dis_initial(
+        self, features: PairFeatures, timestep: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``flow_init="dis"``: the classical flow at t and its mask logit, at the flow size.
 
-            features.dis_pairs = ClassicalEngine().pair_flows(
-                features.flow_img0, features.flow_img1
-            )
-        return features
+        Returns flow (B, 4, h, w) and mask logit (B, 1, h, w) for ``features.flow_img0``'s
+        size. DIS (OpenCV, on the CPU) runs once per pair, on the first call; later timesteps
+        of the same pair reuse its result. Outside the network so that an exported graph can
+        take it as an input (see ``emavfi.runtime.export``).
+        """
+        from emavfi.engines.classical import ClassicalEngine
+
+        engine = ClassicalEngine()
+        if features.dis_pairs is None:
+            features.dis_pairs = engine.pair_flows(features.flow_img0, features.flow_img1)
+        return engine.flows_at(features.dis_pairs, timestep, features.flow_img0)
 
     def decode(
         self,
@@ -161,14 +166,15 @@ class EMAVFI(nn.Module):
         timestep: float | torch.Tensor,
         features: PairFeatures,
         return_aux: bool = False,
+        initial: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | InterpolationOutput:
-        """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features."""
-        t = timestep_tensor(timestep, img0)
-        initial = None
-        if self.flow_init == "dis":
-            from emavfi.engines.classical import ClassicalEngine
+        """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features.
 
-            initial = ClassicalEngine().flows_at(features.dis_pairs, t, features.flow_img0)
+        ``initial`` (``flow_init="dis"`` only): ``dis_initial``'s result, computed here if None.
+        """
+        t = timestep_tensor(timestep, img0)
+        if self.flow_init == "dis" and initial is None:
+            initial = self.dis_initial(features, t)
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
@@ -224,7 +230,7 @@ class EMAVFI(nn.Module):
         context1 = [backward_warp(a[batch:], f[:, 2:4]) for a, f in zip(appearance, flows)]
         if self.fusion is not None:
             context0, context1 = self.fusion(context0, context1, flows, mask)
-        inputs = torch.cat((img0, img1, warped0, warped1, mask, flow), 1)
+        inputs = torch.cat((img0, img1, warped0, warped1, mask, flow.to(img0.dtype)), 1)
         return self.unet(inputs, context0, context1) * 2 - 1
 
     def forward(
