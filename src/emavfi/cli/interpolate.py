@@ -69,12 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: fp16 autocast on CUDA, fp32 elsewhere",
-    )
-    parser.add_argument(
         "--batch-size", type=int, default=4, help="frame pairs per model call (default 4)"
     )
     parser.add_argument(
@@ -144,9 +138,7 @@ def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]
     from emavfi.interpolator import Interpolator
 
     def make_interpolator() -> Interpolator:
-        return Interpolator(
-            args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
-        )
+        return Interpolator(args.model, batch_size=args.batch_size, **model_options(args))
 
     return make_interpolator
 

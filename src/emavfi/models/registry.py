@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ class ModelSpec:
     arbitrary_t: bool = True
     learned: bool = True
     description: str = ""
+
+    def pad_multiple_at(self, flow_scale: float) -> int:
+        """The size multiple when motion is estimated at ``flow_scale``: ``pad_multiple / scale``."""
+        return math.ceil(self.pad_multiple / flow_scale)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
