@@ -151,7 +151,7 @@ def main() -> None:
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.precision[0])
         seconds = time_training_step(model, batch, args.repeats, dtype)
         print(
-            f"{model.spec.name} {width}x{height} on {device} {args.precision[0]}: "
+            f"{model.spec.name} {width}x{height} on {device} {dtype or torch.float32}: "
             f"{seconds:.3f} s per training step (batch {args.batch})"
         )
         if device.type == "cuda":

@@ -81,8 +81,8 @@ class Interpolator:
             Models without a refinement network (RIFE) already work that way: ignored.
         precision: ``auto`` (``default_precision``: fp16 autocast on CUDA, bf16 on CPUs with
             native bfloat16, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``. Warping grids and
-            flow sums stay float32 in PyTorch under any of them; a graph backend runs float32
-            under ``auto`` and reduces precision (all of its operations) only when asked.
+            flow sums stay float32 in PyTorch under any of them; a graph backend lowers all of
+            its operations, so under ``auto`` it runs float32 unless ``spec.graph_bf16``.
         tta: average with the prediction on horizontally and vertically flipped inputs.
         batch_size: at most this many (pair, timestep) items per network call.
         backend: ``auto``, ``torch``, ``onnxruntime`` or ``openvino`` (``emavfi.runtime``): the
@@ -118,12 +118,17 @@ class Interpolator:
         self.refine_at_scale = refine_at_scale
         self.tta = tta
         self.batch_size = max(1, batch_size)
-        # A graph backend decides per operation what runs in reduced precision (warping too):
-        # it gets bf16 only when asked for explicitly, float32 under auto.
-        self.graph_precision = "fp32" if precision == "auto" else precision
+        requested = precision
         if precision == "auto":
             precision = default_precision(self.device) if self.spec.learned else "fp32"
         self.precision = precision
+        # A graph backend lowers every operation it chooses (warping too): under auto it gets
+        # bf16 only for models measured to keep their quality that way (ModelSpec.graph_bf16).
+        self.graph_precision = requested
+        if requested == "auto":
+            self.graph_precision = (
+                "bf16" if precision == "bf16" and self.spec.graph_bf16 else "fp32"
+            )
         # channels-last feeds the GPU's tensor cores without layout conversions in every conv.
         self._channels_last = self.device.type == "cuda" and self.spec.learned
         if self._channels_last:

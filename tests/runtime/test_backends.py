@@ -143,3 +143,16 @@ def test_engines_ignore_the_backend(cache):
 def test_auto_precision_follows_the_hardware(monkeypatch, capabilities, device, expected):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
     assert default_precision(torch.device(device)) == expected
+
+
+@pytest.mark.parametrize("model, expected", [("ema-cpu", "bf16"), ("rife", "fp32")])
+def test_graphs_get_bf16_under_auto_only_where_it_was_measured_to_hold(
+    monkeypatch, model, expected
+):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    if model == "rife":
+        model = create_model("rife-4.25", widths=[8, 8, 8, 8, 8])
+    interp = Interpolator(model, device="cpu", backend="torch")
+    assert interp.precision == "bf16" and interp.graph_precision == expected
+    explicit = Interpolator(model, device="cpu", backend="torch", precision="bf16")
+    assert explicit.graph_precision == "bf16"

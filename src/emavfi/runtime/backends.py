@@ -12,9 +12,10 @@ CPU at full flow scale or without DIS, and the frames are at least ``AUTO_MIN_PI
 first time a size is seen, each backend present is checked and timed on the frames themselves
 and the fastest is used; the choice is cached per model, size, precision and machine.
 
-Precision: a graph runs in float32 unless bf16 is asked for explicitly (``--precision bf16``):
-OpenVINO then lowers every operation it chooses, warping and flow sums included, which PyTorch's
-autocast path keeps in float32 (measured: Practical-RIFE loses 0.17 dB on UCF101 that way).
+Precision: in bf16 OpenVINO lowers every operation it chooses, warping and flow sums included,
+which PyTorch's autocast path keeps in float32 (measured: Practical-RIFE loses 0.17 dB on UCF101
+that way, ema-cpu nothing). So a graph runs bf16 under ``--precision auto`` only for models whose
+spec says it keeps their quality (``ModelSpec.graph_bf16``), or when bf16 is asked for.
 """
 
 from __future__ import annotations
