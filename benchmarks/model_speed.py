@@ -195,7 +195,7 @@ def main() -> None:
         name, what, backend, precision = label.split(" | ")
         interp = rows[label]
         ran = interp.last_backend
-        used = interp.precision if ran == "torch" else interp.graph_precision
+        used = interp.last_precision
         precision = used if precision == used else f"{precision} ({used})"
         backend = backend if backend == ran else f"{backend} ({ran})"
         print(

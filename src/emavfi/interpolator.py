@@ -154,7 +154,9 @@ class Interpolator:
             log.info("%s is an engine (NumPy/OpenCV): --backend %s ignored", self.name, backend)
             backend = "torch"
         self.backend = backend
-        self.last_backend: str | None = None  # what ran the last call (auto's choice)
+        # What ran the last call: auto's choice, and the precision that backend used.
+        self.last_backend: str | None = None
+        self.last_precision: str | None = None
         self._graph_runners: dict = {}  # backend name -> GraphRunner (one per backend)
         self._size_backend: dict[tuple, str] = {}  # auto's choice per (padded size, batch, times)
         if backend in ("onnxruntime", "openvino"):
@@ -217,9 +219,12 @@ class Interpolator:
             img0, img1 = img0.flip(1), img1.flip(1)
         backend = self.last_backend = self._backend_for(img0, img1, times)
         if backend == "torch":
+            self.last_precision = self.precision
             preds = self.run_torch(img0, img1, times, self.precision)
         else:
-            preds = self._graph_runners[backend](img0, img1, times)
+            runner = self._graph_runners[backend]
+            self.last_precision = runner.session.precision
+            preds = runner(img0, img1, times)
         if self.spec.channel_order == "BGR":
             preds = [p.flip(1) for p in preds]
         return [p[..., :h, :w].float() for p in preds]
@@ -284,7 +289,7 @@ class Interpolator:
 
         if self.backend != "auto":
             return self.backend
-        key = (*img0.shape, len(times))
+        key = (*img0.shape[2:], len(times))  # the batch size does not change the ranking
         if key in self._size_backend:
             return self._size_backend[key]
         choice = "torch"
@@ -302,7 +307,7 @@ class Interpolator:
                 description = {
                     "model": self.spec.name,
                     "weights": backends.weights_key(self.model),
-                    "shape": list(img0.shape),
+                    "size": list(img0.shape[2:]),
                     "timesteps": len(times),
                     "precision": [self.precision, self.graph_precision],
                     "scale": self.scale,

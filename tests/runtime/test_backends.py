@@ -33,7 +33,8 @@ def _pair(height=64, width=96):
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_graph_backend_matches_pytorch_through_the_interpolator(backend):
     model = _dis_model()
-    img0, img1 = _pair(70, 100)  # padded to 96 x 128 and cropped back
+    first, second = _pair(70, 100)  # padded to 96 x 128 and cropped back
+    img0, img1 = torch.cat((first, second)), torch.cat((second, first))  # a batch of two pairs
     expected = Interpolator(model, device="cpu", precision="fp32", backend="torch")(
         img0, img1, [0.25, 0.5]
     )
@@ -41,7 +42,7 @@ def test_graph_backend_matches_pytorch_through_the_interpolator(backend):
     got = interp(img0, img1, [0.25, 0.5])
     assert interp.last_backend == backend
     for g, e in zip(got, expected):
-        assert g.shape == (1, 3, 70, 100)
+        assert g.shape == (2, 3, 70, 100)
         assert float((g - e).abs().max()) < 1e-3
     assert float((got[0] - got[1]).abs().max()) > 1e-2  # two timesteps, two frames
 
@@ -86,7 +87,7 @@ def test_auto_times_the_backends_once_and_caches_the_choice(cache, monkeypatch):
     assert float((got[0] - torch_out[0]).abs().max()) < 1e-3
     choices = json.loads((cache / "backend_choices.json").read_text())
     (key,) = choices
-    assert choices[key] == interp.last_backend and json.loads(key)["shape"] == [1, 3, 64, 96]
+    assert choices[key] == interp.last_backend and json.loads(key)["size"] == [64, 96]
     # a cached choice is followed without timing again
     choices[key] = "onnxruntime"
     (cache / "backend_choices.json").write_text(json.dumps(choices))

@@ -151,7 +151,9 @@ class GraphRunner:
 
     ``runner(img0, img1, times)``: (B, 3, H, W) float32 on the CPU in the model's channel
     order, H and W padded -> one (B, 3, H, W) tensor per timestep. A DIS model's warm start is
-    computed here (once per pair) and fed as ``flow_init``.
+    computed here (once per pair) and fed as ``flow_init``. Items go through the graph one at a
+    time: OpenVINO compiles once per frame size whatever the batch, and on a CPU a batch would
+    not run faster.
     """
 
     def __init__(self, session: Session, dis: bool):
@@ -165,15 +167,20 @@ class GraphRunner:
 
         engine = ClassicalEngine()
         pairs = engine.pair_flows(img0, img1) if self.dis else None
-        batch, _, height, width = img0.shape
+        height, width = img0.shape[2:]
+        plane = torch.empty(1, 1, height, width)
         preds = []
         for t in times:
-            plane = torch.full((batch, 1, height, width), t, dtype=torch.float32)
-            feeds = {INPUT: torch.cat((img0.float(), img1.float(), plane), 1).numpy()}
-            if pairs is not None:
-                flow, logit = engine.flows_at(pairs, t, img0.float())
-                feeds[FLOW_INIT] = torch.cat((flow, logit), 1).numpy()
-            preds.append(torch.from_numpy(np.asarray(self.session(feeds), dtype=np.float32)))
+            items = []
+            for index in range(img0.shape[0]):
+                one = slice(index, index + 1)
+                frames = (img0[one].float(), img1[one].float(), plane.fill_(t))
+                feeds = {INPUT: torch.cat(frames, 1).numpy()}
+                if pairs is not None:
+                    flow, logit = engine.flows_at(pairs[one], t, img0[one].float())
+                    feeds[FLOW_INIT] = torch.cat((flow, logit), 1).numpy()
+                items.append(torch.from_numpy(np.asarray(self.session(feeds), dtype=np.float32)))
+            preds.append(torch.cat(items))
         return preds
 
 
