@@ -18,7 +18,10 @@ from emavfi.errors import EmavfiError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("emavfi.cli.demo", "interpolate the built-in sample and say where the result is"),
     "pair": ("emavfi.cli.pair", "interpolate frames between two images"),
-    "interpolate": ("emavfi.cli.interpolate", "interpolate a video (higher frame rate or slow motion)"),
+    "interpolate": (
+        "emavfi.cli.interpolate",
+        "interpolate a video (higher frame rate or slow motion)",
+    ),
     "train": ("emavfi.cli.train", "train a model from a YAML config"),
     "eval": ("emavfi.cli.eval", "evaluate models on datasets (PSNR, SSIM, IE, LPIPS)"),
     "data": ("emavfi.cli.data", "prepare, extract and check training data"),
@@ -27,7 +30,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emavfi", description="Video frame interpolation with EMA-VFI.")
+    parser = argparse.ArgumentParser(
+        prog="emavfi", description="Video frame interpolation with EMA-VFI."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
@@ -47,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "_run", None):
         parser.print_help()

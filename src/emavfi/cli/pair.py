@@ -11,20 +11,29 @@ from emavfi.errors import EmavfiError
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model/--device/--scale/--fast/--tta, shared by the subcommands that run a model."""
-    parser.add_argument("--model", default=None, help="registry name or checkpoint path (default: ema-cpu)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument(
+        "--model", default=None, help="registry name or checkpoint path (default: ema-cpu)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
     add_scale_arguments(parser)
-    parser.add_argument("--tta", action="store_true", help="flip test-time augmentation (3x slower)")
+    parser.add_argument(
+        "--tta", action="store_true", help="flip test-time augmentation (3x slower)"
+    )
 
 
 def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     """--scale/--fast (read back with ``scale_options``); engines ignore both."""
     parser.add_argument(
-        "--scale", type=float, default=None,
+        "--scale",
+        type=float,
+        default=None,
         help="estimate flow at this fraction of the size, refine at full size (default 1; 0.5 with --fast)",
     )
     parser.add_argument(
-        "--fast", action="store_true",
+        "--fast",
+        action="store_true",
         help="run the whole network at --scale; only the final warp and blend at full size "
         "(about 3x faster at 720p, slightly softer)",
     )
@@ -44,7 +53,9 @@ def model_options(args: argparse.Namespace) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image0", type=Path, help="first frame (any format OpenCV reads)")
     parser.add_argument("image1", type=Path, help="second frame, same size")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder for the PNGs")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder for the PNGs"
+    )
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--times", help="comma-separated timesteps in (0, 1), e.g. 0.25,0.5,0.75")
     when.add_argument("--num", type=int, help="N evenly spaced frames (t = i/(N+1)); default 1")
@@ -57,7 +68,9 @@ def parse_times(times: str | None, num: int | None) -> list[float]:
         try:
             values = [float(v) for v in times.split(",") if v.strip()]
         except ValueError as exc:
-            raise EmavfiError(f"--times must be numbers separated by commas, got {times!r}") from exc
+            raise EmavfiError(
+                f"--times must be numbers separated by commas, got {times!r}"
+            ) from exc
         if not values:
             raise EmavfiError("--times is empty")
     else:

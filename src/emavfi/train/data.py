@@ -45,7 +45,9 @@ def check_sources_exist(sources: list[SourceSpec], key: str) -> None:
     """EmavfiError (one line with a way out) when a source's path does not exist."""
     for source in sources:
         if source.path is not None and not Path(source.path).exists():
-            raise EmavfiError(f"training data not found: {source.path} (config key {key}); {_NO_DATA_HINT}")
+            raise EmavfiError(
+                f"training data not found: {source.path} (config key {key}); {_NO_DATA_HINT}"
+            )
 
 
 def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
@@ -55,7 +57,9 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     from emavfi.data.dataset import build_training_dataset
 
     specs = [_source_dict(s) for s in sources]
-    dataset = build_training_dataset(specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed)
+    dataset = build_training_dataset(
+        specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
+    )
     if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
         return dataset
     return with_teacher(dataset, preset="fast" if cfg.flow_teacher == "dis-fast" else "medium")
@@ -91,7 +95,9 @@ def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int)
     iterable = isinstance(dataset, IterableDataset)
     sampler = None
     if info.enabled and not iterable:
-        sampler = DistributedSampler(dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler = DistributedSampler(
+            dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed, drop_last=True
+        )
         sampler.set_epoch(epoch)
     cuda = info.device.type == "cuda"
     workers = cfg.workers
@@ -137,8 +143,12 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
         if source.kind == "synthetic":  # no files: fixed, unaugmented held-out scenes
             from emavfi.data.dataset import build_training_dataset
 
-            dataset = build_training_dataset([_source_dict(source)], cfg.targets_per_sample,
-                                             augment_config(cfg, training=False), seed=cfg.seed + 7_777_777)
+            dataset = build_training_dataset(
+                [_source_dict(source)],
+                cfg.targets_per_sample,
+                augment_config(cfg, training=False),
+                seed=cfg.seed + 7_777_777,
+            )
             items += val_items_from_dataset(dataset, cfg.val_max_items - len(items))
             continue
         windows = open_source(source.kind, source.path, **source.options)
@@ -153,10 +163,19 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
 def val_items_from_dataset(dataset: Dataset, count: int) -> list[ValItem]:
     """``count`` fixed samples of a (held-out seeded) training set, used when no validation data."""
     items = []
-    samples = iter(dataset) if isinstance(dataset, IterableDataset) else (dataset[i] for i in range(len(dataset)))
+    samples = (
+        iter(dataset)
+        if isinstance(dataset, IterableDataset)
+        else (dataset[i] for i in range(len(dataset)))
+    )
     for index, sample in zip(range(count), samples):
-        targets = [(float(t), gt[None]) for t, gt in zip(sample["timesteps"].reshape(-1), sample["targets"])]
-        items.append(ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets))
+        targets = [
+            (float(t), gt[None])
+            for t, gt in zip(sample["timesteps"].reshape(-1), sample["targets"])
+        ]
+        items.append(
+            ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets)
+        )
     return items
 
 
