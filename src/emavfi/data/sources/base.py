@@ -7,16 +7,19 @@ naming a frame of a video file; `load_frame` turns either into an ``HxWx3`` uint
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from emavfi.errors import EmavfiError
-from emavfi.imageio import read_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from emavfi.imageio import (  # noqa: F401 - the sources' vocabulary: image folders too
+    IMAGE_SUFFIXES,
+    frame_number,
+    list_images,
+    natural_key,
+    read_image,
+)
 
 
 @dataclass(frozen=True)
@@ -57,25 +60,6 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise EmavfiError(f"{what} folder not found: {path}")
     return path
-
-
-def frame_number(path: Path) -> int | None:
-    """The last integer in a file's stem (``frame0012.png`` -> 12), or None."""
-    numbers = re.findall(r"\d+", path.stem)
-    return int(numbers[-1]) if numbers else None
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders ``"2" < "10"`` (numbers compared as numbers)."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, in frame-number (then natural) order."""
-    images = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(
-        images, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, natural_key(p.name))
-    )
 
 
 def gap_windows(name: str, frames: list[FrameRef], gap: int, stride: int = 1) -> list[FrameWindow]:
