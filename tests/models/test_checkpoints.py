@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+from emavfi.cli.main import main
 from emavfi.errors import EmavfiError
 from emavfi.models import checkpoints, registry
 from emavfi.models.checkpoints import (
@@ -177,3 +180,87 @@ def test_packaged_weights_sha256_is_checked(monkeypatch, tmp_path):
         load_model("ema-pack")
     _packaged_spec(monkeypatch, tmp_path, sha256=checkpoints._sha256(target))
     assert load_model("ema-pack").spec.name == "ema-pack"
+
+
+def _with_arch(tmp_path: Path, arch, name: str = "hostile.safetensors") -> Path:
+    """An ema-tiny checkpoint whose metadata claims ``arch`` (any JSON)."""
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / name)
+    state, metadata = load_checkpoint(path)
+    meta = {**{k: v for k, v in metadata.items() if isinstance(v, str)}, "arch": json.dumps(arch)}
+    meta["training"] = "{}"
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"flow_init": "evil"},
+        {"width": 100000},
+        {"depths": [1, 1, 1, 2, 10000000]},
+        {"width": "4"},
+        {"depths": [1, 1]},
+        {"window_size": -7},
+        {"width": 4.5},
+        {"extra": 1},
+    ],
+)
+def test_hostile_arch_is_refused_before_anything_is_built(change, tmp_path, monkeypatch, capsys):
+    arch = {**get_spec("ema-tiny").arch, **change}
+    path = _with_arch(tmp_path, arch)
+    built = []
+    monkeypatch.setattr(checkpoints, "create_model", lambda *a, **k: built.append(k))
+    with pytest.raises(EmavfiError) as info:
+        load_model(path)
+    assert not built and "\n" not in str(info.value)
+    from tests.images import huge_png
+
+    frame = huge_png(tmp_path / "f.png", 8, 8)
+    assert (
+        main(["pair", str(frame), str(frame), "-o", str(tmp_path / "o"), "--model", str(path)]) == 2
+    )
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.fixed_dictionaries({k: json_values for k in get_spec("ema-tiny").arch}))
+def test_any_arch_metadata_is_refused_in_one_line_or_within_bounds(values, monkeypatch, tmp_path):
+    checked = []
+
+    def meta_build(name, **arch):  # what a real build would get: record, then refuse
+        checked.append(arch)
+        raise EmavfiError("stop here")
+
+    monkeypatch.setattr(checkpoints, "create_model", meta_build)
+    try:
+        checkpoints._build_checked("ema-tiny", values, {}, tmp_path / "x.safetensors")
+    except EmavfiError as exc:
+        assert "\n" not in str(exc)
+    for arch in checked:  # only ever bounded values reach a build
+        assert 1 <= arch["width"] <= 4 * 32 and 1 <= arch["window_size"] <= 4 * 7
+        assert len(arch["depths"]) == 5 and all(1 <= d <= 4 * 4 for d in arch["depths"])
+        assert arch["flow_init"] in ("none", "dis") and isinstance(arch["deform_fusion"], bool)
+
+
+def test_unsafe_pickle_says_how_to_convert_without_warnings(tmp_path):
+    import warnings
+
+    with open(tmp_path / "plain.pkl", "wb") as handle:  # pickle.dump, not torch.save
+        pickle.dump({"weight": torch.zeros(2)}, handle)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(EmavfiError) as info:
+        warnings.simplefilter("always")
+        load_model(tmp_path / "plain.pkl")
+    assert not caught
+    message = str(info.value)
+    assert "torch.save(model.state_dict()" in message and "weights_only=False" not in message

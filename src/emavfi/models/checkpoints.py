@@ -6,6 +6,11 @@ registry name), ``arch`` (JSON keyword arguments that rebuild the network), ``ch
 pickles saved from a DDP wrapper: they are read with ``torch.load(weights_only=True)`` (which
 never runs code from the file), stripped of wrapper prefixes and of the ``attn_mask`` / ``HW``
 buffers, and the architecture is inferred from the tensor shapes. They expect BGR input.
+
+An architecture read from a file is untrusted: ``check_arch`` holds it to the registry (the
+spec's keys, the types and strings its family registers, numbers up to ``ARCH_GROWTH`` times the
+family's largest) and the network is first built on the ``meta`` device (no memory) to compare
+its shapes with the file's tensors, before anything is allocated.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,60 @@ FORMAT = "emavfi"
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _PUBLISHED_SUFFIXES = (".pkl", ".pth", ".pt")
 _PUBLISHED_SPECS = ("ema-base", "ema-small")
+ARCH_GROWTH = 4  # a file's arch numbers may reach this multiple of the family's largest
+
+
+def check_arch(name: str, arch: Any) -> dict[str, Any]:
+    """``arch`` (from a file) if it can describe a variant of the registered model ``name``,
+    else EmavfiError: the spec's keys exactly; each value of a type the family's registered
+    variants use for that key; strings among theirs; any boolean; numbers from min(1, theirs) to
+    ``ARCH_GROWTH`` x their largest; lists of their lengths, item by item alike."""
+    spec = get_spec(name)
+    if not isinstance(arch, dict):
+        raise EmavfiError(f"arch must be a mapping of arguments, got {type(arch).__name__}")
+    missing, unknown = sorted(set(spec.arch) - set(arch)), sorted(set(arch) - set(spec.arch))
+    if missing or unknown:
+        raise EmavfiError(
+            f"arch does not fit model {name!r}: missing {missing or 'none'}, unknown "
+            f"{unknown or 'none'}"
+        )
+    family = [get_spec(n) for n in list_models(learned=True)]
+    family = [s for s in family if s.builder is spec.builder] or [spec]
+    for key in spec.arch:
+        _check_arch_value(key, arch[key], [s.arch[key] for s in family if key in s.arch])
+    return arch
+
+
+def _check_arch_value(key: str, value: Any, registered: list[Any]) -> None:
+    """EmavfiError unless ``value`` is like one of ``registered`` (see ``check_arch``)."""
+    bad = EmavfiError(f"arch value {key}={_short(value)} is outside what the registry allows")
+    sample = registered[0]
+    if isinstance(sample, (list, tuple)):
+        items = [item for entry in registered for item in entry]
+        if not isinstance(value, (list, tuple)) or len(value) not in {len(r) for r in registered}:
+            raise bad
+        for index, item in enumerate(value):
+            _check_arch_value(f"{key}[{index}]", item, items)
+    elif isinstance(sample, bool):
+        if not isinstance(value, bool):
+            raise bad
+    elif isinstance(sample, str) or sample is None:
+        if not any(type(value) is type(r) and value == r for r in registered):
+            raise bad
+    elif isinstance(sample, (int, float)):
+        kind = int if all(isinstance(r, int) for r in registered) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise bad
+        low, high = min(1, *registered), ARCH_GROWTH * max(registered)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise bad
+    elif value != sample:
+        raise bad
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -209,30 +270,52 @@ def _load_ours(path: Path, expected_spec: str | None = None) -> nn.Module:
     if expected_spec is not None and name != expected_spec:
         raise EmavfiError(f"{path}: holds model {name!r}, expected {expected_spec!r}")
     if name not in list_models(learned=True):
-        raise EmavfiError(f"{path}: unknown model {name!r} in checkpoint metadata")
-    arch = metadata["arch"]
-    try:
-        model = create_model(name, **arch)
-    except TypeError as exc:
-        raise EmavfiError(f"{path}: arch {arch} does not build model {name!r} ({exc})") from None
-    _load_state(model, state, path)
-    channel_order = metadata.get("channel_order", model.spec.channel_order)
+        raise EmavfiError(f"{path}: unknown model {_short(name)} in checkpoint metadata")
+    channel_order = metadata.get("channel_order", get_spec(name).channel_order)
     if channel_order not in ("RGB", "BGR"):
-        raise EmavfiError(f"{path}: bad channel_order {channel_order!r} in metadata")
+        raise EmavfiError(f"{path}: bad channel_order {_short(channel_order)} in metadata")
+    model = _build_checked(name, metadata["arch"], state, path)
     model.spec = dataclasses.replace(model.spec, channel_order=channel_order)
     model.checkpoint_metadata = metadata
+    return model
+
+
+def _build_checked(name: str, arch: Any, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    """``create_model(name, **arch)`` loaded with ``state``, once ``arch`` passed ``check_arch``
+    and a ``meta``-device build (no memory) has the file's tensor shapes."""
+    try:
+        check_arch(name, arch)
+        with torch.device("meta"):
+            _load_state(create_model(name, **arch), state, path, meta=True)
+    except EmavfiError as exc:
+        raise EmavfiError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise EmavfiError(
+            f"{path}: arch {_short(arch)} does not build model {name!r} ({exc})"
+        ) from None
+    model = create_model(name, **arch)
+    _load_state(model, state, path)
     return model
 
 
 def _load_published(path: Path) -> nn.Module:
     _require_file(path)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on old pickles: the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+        if "Weights only load failed" in str(exc):
+            if not _is_pickle(path):
+                raise EmavfiError(f"{path}: not a PyTorch checkpoint (not a pickle)") from None
+            raise EmavfiError(
+                f"{path}: cannot be loaded safely: a pickle with objects besides tensors, or "
+                "written by pickle rather than torch.save (loading it could run code from it); "
+                "if you trust its source, re-save its weights once in Python with "
+                "torch.save(model.state_dict(), 'weights.pth') and pass that file"
+            ) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EmavfiError(
-            f"{path}: not a PyTorch checkpoint that loads safely ({reason})"
-        ) from None
+        raise EmavfiError(f"{path}: not a PyTorch checkpoint ({reason})") from None
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not any(isinstance(v, torch.Tensor) for v in raw.values()):
@@ -243,8 +326,7 @@ def _load_published(path: Path) -> nn.Module:
     except EmavfiError as exc:
         raise EmavfiError(f"{path}: {exc}") from None
     name = _closest_published(arch)
-    model = create_model(name, **arch)
-    _load_state(model, state, path)
+    model = _build_checked(name, arch, state, path)
     exact = get_spec(name).arch == arch
     spec_name = name if exact else f"{name}-like"
     model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
@@ -262,8 +344,11 @@ def _closest_published(arch: dict[str, Any]) -> str:
     return min(_PUBLISHED_SPECS, key=lambda n: abs(get_spec(n).arch["width"] - arch["width"]))
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """``load_state_dict(strict=True)`` with a one-line EmavfiError on any mismatch."""
+def _load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], path: Path, meta: bool = False
+) -> None:
+    """``load_state_dict(strict=True)`` with a one-line EmavfiError on any mismatch (``meta``:
+    only compare names and shapes)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -280,7 +365,15 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
             if keys
         ]
         raise EmavfiError(f"{path}: weights do not match model {name!r}: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
+    if not meta:
+        model.load_state_dict(state, strict=True)
+
+
+def _is_pickle(path: Path) -> bool:
+    """A pickle (protocol 2+) or a ``torch.save`` zip archive, by the first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head[:1] == b"\x80" or head == b"PK"
 
 
 def _require_file(path: Path) -> None:
