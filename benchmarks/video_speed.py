@@ -63,7 +63,7 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     out = clip.with_name(f"out_{engine.replace('/', '_')}.mp4")
     started = time.perf_counter()
     result = interpolate_video(
-        clip, out, model, VideoOptions(factor=1, progress=False, scene_detect=False)
+        clip, out, model, VideoOptions(factor=1, progress=False, scene_detect=False, overwrite=True)
     )
     seconds = time.perf_counter() - started
     peak_cuda = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None

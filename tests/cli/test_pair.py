@@ -123,3 +123,37 @@ def test_fast_runs_the_network_at_half_size(pair, tmp_path, monkeypatch):
     assert seen["scale"] == 0.5 and seen["refine_at_scale"] is True
     frame = cv2.imread(str(next(out.glob("*.png"))))
     assert frame.shape == (40, 56, 3)
+
+
+def test_oversized_header_is_one_line(pair, tmp_path, capsys):
+    from tests.images import huge_png
+
+    big = huge_png(tmp_path / "big.png", 100000, 100000)
+    _fails(
+        capsys,
+        ["pair", str(pair[0]), str(big), "-o", str(tmp_path / "o"), "--model", "blend"],
+        "pixels",
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_model_creates_no_folder(pair, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper"
+    _fails(
+        capsys,
+        ["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--model", "nope"],
+        "unknown model",
+    )
+    assert not (tmp_path / "new").exists()
+
+
+def test_existing_frames_need_y(pair, tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--model", "blend"]
+    assert main(argv) == 0
+    written = out / "frame_001_t0.5000.png"
+    written.write_bytes(b"mine")
+    _fails(capsys, argv, "-y overwrites")
+    _fails(capsys, [*argv, "-n"], "not overwritten")
+    assert written.read_bytes() == b"mine"
+    assert main([*argv, "-y"]) == 0 and cv2.imread(str(written)).shape == (40, 56, 3)

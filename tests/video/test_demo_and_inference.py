@@ -39,6 +39,8 @@ def test_demo_writes_frame_video_and_comparison(tmp_path: Path, capsys):
     assert len(cmp_times) == len(times)
     height, width = frames[0].shape[:2]
     assert cmp_frames[0].shape == (height, 2 * width + 4, 3)
+    # the demo owns its folder: a second run replaces its files instead of refusing
+    assert main(["demo", "-o", str(out), "--model", "blend", "--quiet"]) == 0
 
 
 def test_inference_flags_map_onto_interpolate():

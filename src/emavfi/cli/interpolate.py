@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emavfi.cli.pair import add_model_arguments, model_options
+from emavfi.cli.pair import (
+    add_model_arguments,
+    add_overwrite_arguments,
+    may_overwrite,
+    model_options,
+)
+from emavfi.errors import EmavfiError
 
 EPILOG = """\
 timing:
@@ -15,9 +21,13 @@ timing:
   --factor n   inserts n frames between each pair of input frames (n=1 doubles the rate).
   If both are given, --fps wins. Neither: --factor 1.
   --frame-interval k   processes every k-th input frame (the duration stays the same).
-Audio and subtitle streams are copied unchanged; rotation, aspect ratio and colour tags are kept.
-Scene cuts are never blended across (the nearer frame is repeated); duplicated input frames are
-skipped so that they do not turn into stutter. INPUT or OUTPUT may be a folder of images.
+Audio and subtitle streams are copied unchanged; rotation, aspect ratio, colour tags and a bit
+depth above 8 (10-bit output) are kept. Scene cuts are never blended across (the nearer frame is
+repeated); duplicated input frames are skipped so that they do not turn into stutter. INPUT or
+OUTPUT may be a folder of images. Every decoded frame is used: files with missing or disordered
+timestamps, and raw streams (.264, .h264), are timed as ffmpeg does (with a warning).
+An OUTPUT that exists is overwritten with -y, never with -n, and otherwise asked about (on a
+terminal) or refused. A truncated INPUT is refused unless --allow-truncated.
 """
 
 
@@ -54,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=4, help="frame pairs per model call (default 4)"
     )
     parser.add_argument(
-        "--codec", default="libx264", help="video encoder (default libx264: H.264, yuv420p)"
+        "--codec",
+        default=None,
+        help="video encoder (default: libx264, H.264; VP9 for .webm, GIF for .gif)",
     )
     parser.add_argument(
         "--crf",
@@ -78,8 +90,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input-fps",
         type=float,
         default=None,
-        help="frame rate of an image-folder input (default 25)",
+        help="frame rate of an image-folder input or of a stream without timestamps "
+        "(default 25, or the stream's own)",
     )
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="interpolate what a truncated input holds (a warning says how many frames)",
+    )
+    add_overwrite_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -87,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from emavfi.interpolator import Interpolator
     from emavfi.video.pipeline import VideoOptions, interpolate_video
 
+    if not args.input.exists():  # before asking about the output
+        raise EmavfiError(f"input not found: {args.input}")
     options = VideoOptions(
         fps=args.fps,
         factor=args.factor,
@@ -99,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         input_fps=args.input_fps,
         progress=not args.quiet,
+        overwrite=may_overwrite(args, [args.output] if args.output.is_file() else []),
+        allow_truncated=args.allow_truncated,
     )
 
     def make_interpolator() -> Interpolator:
@@ -111,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(
-            f"wrote {result.output.resolve()}: {result.output_frames} frames ({result.synthesised} synthesised) from "
-            f"{result.input_frames} input frames, {result.cuts} scene cut(s), {result.duplicates} duplicate(s), "
-            f"{result.seconds:.1f} s"
+            f"wrote {result.output.resolve()}: {result.output_frames} frames "
+            f"({result.synthesised} synthesised) from {result.input_frames} input frames, "
+            f"{result.cuts} scene cut(s), {result.duplicates} duplicate(s), {result.seconds:.1f} s"
         )
     return 0

@@ -18,10 +18,13 @@ DIVIDER = 4  # white pixels between the halves
 
 
 def side_by_side(
-    input_path: str | Path, output_path: str | Path, comparison_path: str | Path
+    input_path: str | Path,
+    output_path: str | Path,
+    comparison_path: str | Path,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``comparison_path``: ``input | output`` at the output's frame times. Returns it."""
-    comparison_path = video_writer.check_output(comparison_path, input_path)
+    comparison_path = video_writer.check_output(comparison_path, input_path, overwrite)
     before = video_reader.probe(input_path)
     after = video_reader.probe(output_path)
     info = dataclasses.replace(
