@@ -90,15 +90,16 @@ def extract_video(
 ) -> list[tuple[Path, int]]:
     """Video -> ``dst/<stem>_sceneNNN/frameNNNNN.png``, cut at scene changes (PySceneDetect's
     content detector). Scenes shorter than ``min_frames`` are dropped. Returns (folder, frames)."""
-    from emavfi.data.sources.video import SceneCutDetector, iter_video_frames, video_fps
+    from emavfi.data.sources.video import iter_video_frames, video_fps
+    from emavfi.video.scenes import SceneCutDetector
 
     video, dst = Path(video), Path(dst)
     if not video.is_file():
         raise EmavfiError(f"video not found: {video}")
-    detector = SceneCutDetector(video_fps(video), threshold, min_scene_len)
+    detector = SceneCutDetector(threshold, video_fps(video), min_scene_len)
     scenes: list[tuple[Path, int]] = []
     for frame in iter_video_frames(video):
-        cut = detector.push(frame)
+        cut = detector.is_cut(frame)
         if cut or not scenes:
             _drop_if_short(scenes, min_frames)
             scenes.append((dst / f"{video.stem}_scene{len(scenes) + 1:03d}", 0))

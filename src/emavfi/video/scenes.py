@@ -33,15 +33,18 @@ class SceneCutDetector:
     Args:
         threshold: ContentDetector's threshold (higher: fewer cuts).
         fps: the input's rate (PySceneDetect's timecodes need one).
+        min_scene_len: shortest scene reported, in frames. 0 (interpolation) disables the
+            flash filter, so a cut is reported on the frame it happens (the filter would delay
+            or merge reports, which streaming cannot wait for); training data uses 3.
     """
 
-    def __init__(self, threshold: float = DEFAULT_CUT_THRESHOLD, fps: float = 25.0):
+    def __init__(
+        self, threshold: float = DEFAULT_CUT_THRESHOLD, fps: float = 25.0, min_scene_len: int = 0
+    ):
         import scenedetect
         from scenedetect.detectors import ContentDetector
 
-        # min_scene_len=0 disables the flash filter: a cut is reported on the frame it happens
-        # (the filter would delay or merge reports, which streaming cannot wait for).
-        self._detector = ContentDetector(threshold=threshold, min_scene_len=0)
+        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
         self._timecode = getattr(scenedetect, "FrameTimecode", None)
         self._new_api = (
             int(scenedetect.__version__.split(".")[1]) >= 7 or scenedetect.__version__[0] != "0"

@@ -1,34 +1,40 @@
-"""Video files as a source: decoded with PyAV, split at scene cuts (PySceneDetect's content
-detector, fed the decoded frames), and cut into windows of inputs ``gap`` frames apart
+"""Video files as a source: decoded by ``emavfi.video.reader`` (every frame, in display order,
+raw streams and disordered timestamps included), split at scene cuts by
+``emavfi.video.scenes.SceneCutDetector``, and cut into windows of inputs ``gap`` frames apart
 (``gap=2``: skip-one triplets) inside each scene.
 
-Frames are addressed by their index in decoding order (`VideoFrameRef`). Decoding is lazy:
+Frames are addressed by their index in display order (`VideoFrameRef`). Decoding is lazy:
 each process keeps a few open decoders and recent frames, so reading the windows in order
 decodes each frame about once; going backwards reopens the file (clips are short).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows
 from emavfi.errors import EmavfiError
+from emavfi.video.reader import VideoInfo, decode_frames, probe
+from emavfi.video.scenes import SceneCutDetector
+
+logger = logging.getLogger(__name__)
 
 MAX_OPEN_DECODERS = 2
 MAX_CACHED_FRAMES = 32
-DETECT_WIDTH = 256  # the content detector works on small frames: faster, and cuts are coarse
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class VideoScenes:
     """What one decoding pass learns about a video: its length, rate and scene cuts."""
 
     frame_count: int
@@ -36,80 +42,47 @@ class VideoInfo:
     cuts: tuple[int, ...]  # indices of the first frame of every scene after the first
 
 
-def _open(path: Path):
-    import av
+@functools.lru_cache(maxsize=16)
+def _video_info(path_str: str, mtime: float) -> VideoInfo:
+    """``probe`` once per file and process (a probe reads the whole file)."""
+    info = probe(Path(path_str))
+    if info.truncated:
+        logger.warning("%s is truncated (%s): using the frames it holds", path_str, info.truncated)
+    return info
 
-    try:
-        return av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise EmavfiError(f"cannot open video {path}: {exc}") from exc
+
+def _info(path: Path) -> VideoInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise EmavfiError(f"video not found: {path}")
+    return _video_info(str(path.resolve()), path.stat().st_mtime)
 
 
-def iter_video_frames(path: Path):
-    """Yield every frame of the first video stream as ``HxWx3`` uint8 RGB."""
-    from av.error import FFmpegError  # bound now: the except clause may run at interpreter exit
-
-    container = _open(path)
-    try:
-        if not container.streams.video:
-            raise EmavfiError(f"no video stream in {path}")
-        try:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
-        except FFmpegError as exc:
-            raise EmavfiError(f"cannot decode video {path}: {exc}") from exc
-    finally:
-        container.close()
+def iter_video_frames(path: Path) -> Iterator[np.ndarray]:
+    """Every frame of the first video stream, in display order, as ``HxWx3`` uint8 RGB."""
+    with contextlib.closing(decode_frames(_info(path), eight_bit=True)) as frames:
+        for _, _, rgb in frames:
+            yield rgb
 
 
 def video_fps(path: Path) -> float:
-    """The average frame rate of the first video stream (25.0 if the file does not say)."""
-    container = _open(path)
-    try:
-        if not container.streams.video:
-            raise EmavfiError(f"no video stream in {path}")
-        rate = container.streams.video[0].average_rate
-        return float(rate) if rate else 25.0
-    finally:
-        container.close()
-
-
-class SceneCutDetector:
-    """PySceneDetect's ContentDetector fed frames one by one; `push` returns True at a cut."""
-
-    def __init__(self, fps: float, threshold: float = 27.0, min_scene_len: int = 3) -> None:
-        from scenedetect.common import FrameTimecode
-        from scenedetect.detectors import ContentDetector
-
-        self._timecode = FrameTimecode
-        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
-        self._fps = fps
-        self._index = 0
-
-    def push(self, frame: np.ndarray) -> bool:
-        """Feed the next ``HxWx3`` uint8 RGB frame; True if it starts a new scene."""
-        height, width = frame.shape[:2]
-        if width > DETECT_WIDTH:
-            frame = cv2.resize(frame, (DETECT_WIDTH, max(1, round(height * DETECT_WIDTH / width))))
-        bgr = np.ascontiguousarray(frame[:, :, ::-1])  # PySceneDetect expects OpenCV's BGR
-        cuts = self._detector.process_frame(self._timecode(self._index, self._fps), bgr)
-        self._index += 1
-        return bool(cuts) and self._index > 1
+    """The frame rate of the first video stream (a raw stream's own, else 25)."""
+    return float(_info(path).rate)
 
 
 @functools.lru_cache(maxsize=16)
-def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoInfo:
+def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoScenes:
     path = Path(path_str)
     fps = video_fps(path)
-    detector = SceneCutDetector(fps, threshold, min_scene_len)
+    detector = SceneCutDetector(threshold, fps, min_scene_len)
     cuts, count = [], 0
     for count, frame in enumerate(iter_video_frames(path), start=1):
-        if detector.push(frame):
+        if detector.is_cut(frame):
             cuts.append(count - 1)
-    return VideoInfo(count, fps, tuple(cuts))
+    return VideoScenes(count, fps, tuple(cuts))
 
 
-def probe_video(path: Path, threshold: float = 27.0, min_scene_len: int = 3) -> VideoInfo:
+def probe_video(path: Path, threshold: float = 27.0, min_scene_len: int = 3) -> VideoScenes:
     """Decode ``path`` once: frame count, frame rate and scene cuts (cached per file)."""
     path = Path(path)
     if not path.is_file():
