@@ -7,7 +7,8 @@ for nested sections) and builds ``cls``, checking every key on the way:
 - an unknown key is an error that names it and suggests the closest known key;
 - a value of the wrong type is an error naming the key (``1e-4``, which PyYAML reads as a
   string, is accepted wherever a float is expected; an int is accepted as a float);
-- a value outside the range declared in the field's metadata (``bounded(...)``) is an error.
+- a value outside the range declared in the field's metadata (``bounded(...)``) is an error, and
+  so is any float that is not finite (``.inf``, ``.nan``).
 
 All errors are ``EmavfiError`` (one line for the CLI). Configs are values passed down as
 arguments, never module globals.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Sequence
@@ -180,13 +182,18 @@ def _convert_scalar(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise EmavfiError(f"config key {key!r}: {value!r} is impossible, it must be finite")
+            return number
     elif annotation is str:
         if isinstance(value, str):
             return value

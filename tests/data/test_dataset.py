@@ -71,6 +71,19 @@ def test_corrupt_image_is_skipped_logged_and_counted(scene_root, caplog):
     assert "frame0002.png" in caplog.text
 
 
+def test_oversized_frame_is_skipped_counted_and_named_once(scene_root, caplog):
+    from tests.images import huge_png
+
+    huge_png(scene_root / "train" / "a" / "frame0003.png", 100000, 100000)
+    dataset = build_training_dataset([f"scenes:{scene_root / 'train'}"], augment=CROP, seed=0)
+    with caplog.at_level(logging.WARNING, logger="emavfi.data.dataset"):
+        samples = [dataset[i] for i in range(len(dataset))] * 2
+    assert len(samples) == 8
+    assert dataset.skipped_files >= 3  # windows 0, 1 and 2 of scene a use frame 3
+    named = [r for r in caplog.records if "frame0003.png" in r.getMessage()]
+    assert len(named) == 1 and "pixels" in named[0].getMessage()
+
+
 def test_synthetic_source_has_exact_flow(textures):  # noqa: F811
     dataset = build_training_dataset(
         [

@@ -105,10 +105,68 @@ def test_non_finite_losses_skip_then_abort_keeping_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in good["model"].values())
 
 
-def test_time_budget_stops_cleanly(tmp_path, stand_in_data):
+def test_time_budget_too_short_to_train_writes_no_untrained_best(tmp_path, stand_in_data):
     result = train(tiny_config(tmp_path, "max_minutes=0.0001", "steps_per_epoch=50"))
     assert result.stop_reason.startswith("time budget") and result.step == 0
-    assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "best.safetensors").is_file()
+    assert "nothing trained" in result.stop_reason and result.best_model is None
+    assert (tmp_path / "run" / "last.pt").is_file() and not (tmp_path / "best.safetensors").exists()
+
+
+def test_validation_is_cut_to_fit_the_time_budget(tmp_path, stand_in_data, monkeypatch, caplog):
+    real = loop.validate_psnr
+
+    def slow(model, items, device, multiple):  # as if each item took a quarter of the budget
+        loop_clock["now"] += 0.25 * 60.0 * len(items)
+        return real(model, items, device, multiple)
+
+    loop_clock = {"now": 0.0}
+    monkeypatch.setattr(loop, "validate_psnr", slow)
+    monkeypatch.setattr(loop.time, "monotonic", lambda: loop_clock["now"])
+    cfg = tiny_config(tmp_path, "max_minutes=4", "val_max_items=8", "steps_per_epoch=3")
+    with caplog.at_level("WARNING"):
+        result = train(cfg)
+    assert "validation cut to 4 of 8 items" in caplog.text
+    assert result.step == 3 and result.best_model is not None  # it trained, then validated
+
+
+def test_frames_that_fail_to_decode_are_counted_once_per_epoch(tmp_path, caplog):
+    import cv2
+    import numpy as np
+
+    from tests.images import huge_png
+
+    scene = tmp_path / "scenes" / "s"
+    scene.mkdir(parents=True)
+    for index in range(1, 9):
+        image = np.full((32, 32, 3), 20 * index, np.uint8)
+        cv2.imwrite(str(scene / f"frame{index:04d}.png"), image)
+    huge_png(scene / "frame0004.png", 100000, 100000)
+    cfg = tiny_config(
+        tmp_path, f"train_data_dir={tmp_path / 'scenes'}", "num_epochs=2", "flow_teacher=none"
+    )
+    with caplog.at_level("WARNING"):
+        train(cfg)
+    totals = [r.getMessage() for r in caplog.records if "skipped because a frame" in r.getMessage()]
+    assert (
+        len(totals) == 2 and totals[0].startswith("epoch 1: ") and totals[1].startswith("epoch 2: ")
+    )
+    named = [r for r in caplog.records if "frame0004.png" in r.getMessage()]
+    assert len(named) == 1
+
+
+def test_a_killed_run_leaves_nothing_the_next_one_keeps(tmp_path, stand_in_data):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run = tmp_path / "run"
+    run.mkdir()
+    left = run / f".last.partial-{child.pid}-0badc0de.pt"  # what SIGKILL mid-save leaves
+    left.write_bytes(b"")
+    train(tiny_config(tmp_path, "checkpoint_interval=2"))
+    assert not left.exists() and (run / "last.pt").is_file()
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
 
 
 def test_early_stopping(tmp_path, stand_in_data):
@@ -128,6 +186,25 @@ def test_cli_train(tmp_path, stand_in_data, capsys):
     assert main(["train", *sets]) == 0
     assert "best model:" in capsys.readouterr().out
     assert load_model(str(tmp_path / "best.safetensors")).spec.name == "ema-tiny"
+
+
+def test_train_py_names_itself(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "train.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--set", "learning_rate=.inf"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "train.py: error: config key 'learning_rate': inf is impossible, it must be finite"
+    ]
 
 
 def test_cli_missing_data_is_one_line(tmp_path, capsys):

@@ -153,10 +153,22 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
             continue
         windows = open_source(source.kind, source.path, **source.options)
         step = max(1, len(windows) // cfg.val_max_items)
+        skipped = 0
         for window in windows[::step][: cfg.val_max_items - len(items)]:
-            frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
-            targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+            try:
+                frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
+                targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+            except EmavfiError as exc:  # as in training: skip it, name it, count it
+                skipped += 1
+                logger.warning("validation: skipping %s: %s", window.name, exc)
+                continue
             items.append(ValItem(window.name, frame0, frame1, targets))
+        if skipped:
+            logger.warning(
+                "validation: %d window(s) of %s skipped (a frame failed to decode)",
+                skipped,
+                source.path,
+            )
     return items
 
 

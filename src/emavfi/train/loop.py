@@ -6,7 +6,9 @@ skip the update if the gradient is not finite (abort after ``max_nonfinite`` in 
 schedule, EMA. Numbers are read back from the device only every ``log_interval`` steps (the one
 per-step sync is the finiteness flag, as in AMP's GradScaler). Validation PSNR (EMA weights)
 drives the best model and early stopping. ``max_minutes`` stops cleanly with a checkpoint,
-keeping time for the last validation.
+keeping time for the last validation; the validation set is cut to fit a quarter of that budget,
+and a run stopped before its first step writes no "best" model (it would be untrained). Samples
+skipped because a frame failed to decode are counted, one total per epoch.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from emavfi.train.state import (
 )
 
 logger = logging.getLogger(__name__)
+
+VAL_BUDGET_SHARE = 0.25  # of max_minutes, at most, for one validation
 
 
 @dataclass
@@ -118,6 +122,7 @@ class Trainer:
         self.best_psnr: float | None = None
         self.bad_validations = self.nonfinite_in_row = 0
         self.val_seconds = 0.0
+        self.skipped_reported = 0
 
     # ----- set-up helpers -----
     def _check_crop(self) -> None:
@@ -157,7 +162,7 @@ class Trainer:
             self._load_resume()
         self.outputs.write_config(to_dict(self.cfg))
         if self.cfg.max_minutes is not None:
-            self.val_seconds = self._estimate_val_seconds()
+            self.val_seconds = self._budget_validation()
         reason = "finished"
         try:
             reason = self._epochs()
@@ -196,6 +201,8 @@ class Trainer:
         while self.step_in_epoch < self.steps_per_epoch:
             if self._out_of_time():
                 self._end_validation_and_save()
+                if self.step == 0:
+                    return "time budget (max_minutes) too short for a first step: nothing trained"
                 return "time budget (max_minutes) reached"
             batch = next(loader_iter)
             self._train_step(batch, meter)
@@ -213,6 +220,7 @@ class Trainer:
             ):
                 return "early stopping"
         self.outputs.sample_grid(batch, self._last_pred, self.step)
+        self._report_skipped()
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
         stop = self._validate()
         self.save_resume()
@@ -296,17 +304,41 @@ class Trainer:
         return broadcast_flag(elapsed + reserve > self.cfg.max_minutes * 60.0, self.info)
 
     @torch.no_grad()
-    def _estimate_val_seconds(self) -> float:
-        """Time one validation item and scale up, so the time budget keeps room for the last one."""
+    def _budget_validation(self) -> float:
+        """Time one validation item; keep as many items as fit ``VAL_BUDGET_SHARE`` of the time
+        budget (one warning if that is fewer). Returns the expected seconds of a validation."""
         if not self.val_items:
             return 0.0
         started = time.monotonic()
         validate_psnr(self.eval_weights(), self.val_items[:1], self.device, self.spec.pad_multiple)
-        return (time.monotonic() - started) * len(self.val_items)
+        per_item = max(time.monotonic() - started, 1e-6)
+        fitting = max(1, int(VAL_BUDGET_SHARE * self.cfg.max_minutes * 60.0 / per_item))
+        if fitting < len(self.val_items):
+            logger.warning(
+                "validation cut to %d of %d items to fit max_minutes (%.1f s per item)",
+                fitting,
+                len(self.val_items),
+                per_item,
+            )
+            self.val_items = self.val_items[:fitting]
+        return per_item * len(self.val_items)
 
     def _end_validation_and_save(self) -> None:
-        self._validate()
+        if self.step > 0:  # before the first step there is nothing to validate
+            self._validate()
         self.save_resume()
+
+    def _report_skipped(self) -> None:
+        """One line per epoch with the samples skipped because a frame failed to decode."""
+        total = _skipped_samples(self.dataset)
+        if self.info.is_main and total > self.skipped_reported:
+            logger.warning(
+                "epoch %d: %d sample(s) skipped because a frame failed to decode (%d in all)",
+                self.epoch + 1,
+                total - self.skipped_reported,
+                total,
+            )
+        self.skipped_reported = total
 
     # ----- logging, validation, checkpoints -----
     def _log(self, meter: _Meter, bar) -> None:
@@ -345,7 +377,9 @@ class Trainer:
             self.val_seconds,
         )
         stopping = self.cfg.early_stopping
-        if self.best_psnr is None or psnr > self.best_psnr + stopping.min_delta:
+        if self.step == 0:
+            logger.info("no training step yet: no best model saved")
+        elif self.best_psnr is None or psnr > self.best_psnr + stopping.min_delta:
             self.best_psnr, self.bad_validations = psnr, 0
             summary = {
                 "step": self.step,
@@ -461,6 +495,15 @@ def _flatten_targets(batch: dict) -> tuple[Tensor, Tensor, Tensor]:
     img0 = batch["img0"].repeat_interleave(num_targets, dim=0)
     img1 = batch["img1"].repeat_interleave(num_targets, dim=0)
     return img0, img1, batch["timesteps"].reshape(-1).float()
+
+
+def _skipped_samples(dataset) -> int:
+    """The ``skipped_files`` counter of ``dataset`` or of the dataset it wraps (the teacher)."""
+    while dataset is not None:
+        if hasattr(dataset, "skipped_files"):
+            return int(dataset.skipped_files)
+        dataset = getattr(dataset, "dataset", None)
+    return 0
 
 
 def _cycle(loader):
