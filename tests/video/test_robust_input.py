@@ -136,13 +136,17 @@ def test_best_effort_times_are_increasing_and_keep_sound_pts(stamps):
 
 
 @pytest.mark.parametrize("name", sorted(STREAM_FRAMES))
-def test_raw_h264_streams_give_every_frame(name, caplog):
+def test_raw_h264_streams_give_every_frame(name, tmp_path: Path, caplog):
     with caplog.at_level(logging.WARNING):
         info = probe(STREAMS / name)
         count = sum(1 for _ in decode_frames(info))
     assert info.frames == count == STREAM_FRAMES[name]
     assert info.rate == 25 and info.end - info.start == Fraction(count, 25)
     assert len(warnings_about(caplog, "no timestamps")) == 1
+    out = tmp_path / "out.mp4"  # end to end (Error_I_P changes size mid-stream: scaled back)
+    assert main(["interpolate", str(STREAMS / name), "-o", str(out), "--model", "blend", "-q"]) == 0
+    times, images, _ = decode(out)
+    assert len(times) == 2 * count and images[0].shape[:2] == (info.height, info.width)
 
 
 def test_raw_stream_end_to_end_and_the_undecodable_one(tmp_path: Path, capsys):

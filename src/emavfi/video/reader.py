@@ -393,15 +393,27 @@ def _sequence_frames(info: VideoInfo, frame_interval: int) -> Iterator:
 
 def _video_frames(info: VideoInfo, frame_interval: int, eight_bit: bool) -> Iterator:
     pixel_format = "rgb48le" if info.bit_depth > 8 and not eight_bit else "rgb24"
+    size = {"width": info.width, "height": info.height}
     clock = _Clock(info)
-    index = 0
+    index, resized = 0, False
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in _decoded(container, stream, info.path):
             time = clock.time(index, frame.pts)
+            if (frame.width, frame.height) != (info.width, info.height) and not resized:
+                resized = True  # as ffmpeg does: every frame at the stream's first size
+                log.warning(
+                    "%s changes size at frame %d (%dx%d): its frames are scaled to %dx%d",
+                    info.path.name,
+                    index,
+                    frame.width,
+                    frame.height,
+                    info.width,
+                    info.height,
+                )
             if index % frame_interval == 0:
-                yield index, time, frame.to_ndarray(format=pixel_format)
+                yield index, time, frame.to_ndarray(format=pixel_format, **size)
             index += 1
     if index < 2:
         raise EmavfiError(f"{info.path} has fewer than two decodable frames ({index})")
