@@ -143,6 +143,9 @@ def test_raw_h264_streams_give_every_frame(name, tmp_path: Path, caplog):
     assert info.frames == count == STREAM_FRAMES[name]
     assert info.rate == 25 and info.end - info.start == Fraction(count, 25)
     assert len(warnings_about(caplog, "no timestamps")) == 1
+    # the only other warning: Error_I_P's change of size (CVFC1's crop is exact, not a resize)
+    resized = warnings_about(caplog, "changes size")
+    assert len(resized) == (name == "Error_I_P.264")
     out = tmp_path / "out.mp4"  # end to end (Error_I_P changes size mid-stream: scaled back)
     assert main(["interpolate", str(STREAMS / name), "-o", str(out), "--model", "blend", "-q"]) == 0
     times, images, _ = decode(out)
