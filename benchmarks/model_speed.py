@@ -16,6 +16,7 @@ import argparse
 import time
 
 import torch
+import yaml
 
 from emavfi.interpolator import Interpolator
 from emavfi.models.registry import create_model
@@ -77,18 +78,30 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     parser.add_argument("--train", action="store_true", help="time a training step instead")
     parser.add_argument("--deform-fusion", action="store_true", help="turn the fusion stage on")
+    parser.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE",
+                        help="architecture override, e.g. flow_init=none (YAML value)")
+    parser.add_argument("--weights", help="time this checkpoint instead (its architecture)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     precision = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
     overrides = {"deform_fusion": True} if args.deform_fusion else {}
-    model = create_model(args.model, **overrides).to(device).eval()
+    for item in args.arch:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    if args.weights:
+        from emavfi.models.checkpoints import load_model
+
+        model = load_model(args.weights).to(device).eval()
+        args.model = f"{model.spec.name}:{args.weights}"
+    else:
+        model = create_model(args.model, **overrides).to(device).eval()
     multiple = model.spec.pad_multiple
     width, height = (-(-side // multiple) * multiple for side in _parse_size(args.size))
     frames = tuple(torch.rand(args.batch, 3, height, width, device=device) for _ in range(2))
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    name = args.model + ("+deform" if args.deform_fusion else "")
+    name = args.model + ("+deform" if args.deform_fusion else "") + "".join(f"[{a}]" for a in args.arch)
     header = f"{name} ({params:.2f}M params) {width}x{height} on {device} {args.precision}"
     if args.train:
         seconds = time_training_step(model, frames, args.repeats, precision)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise EmavfiError(f"device {name!r} is not available (no CUDA GPU found); use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise EmavfiError("device 'mps' is not available on this machine; use --device cpu")
     try:
         return torch.device(name)
@@ -68,9 +71,13 @@ class Interpolator:
     Args:
         model: registry name, checkpoint path, ``nn.Module`` or None (the default model).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        scale: estimate flow at this fraction of the resolution (e.g. 0.5 for 4K), refine at full.
+        scale: the model's ``flow_scale``: estimate flow at this fraction of the resolution
+            (e.g. 0.5 for 4K); EMA-VFI refines at full size, RIFE (whose ``scale`` option this
+            is) runs every block at this fraction and only warps and blends at full size.
+            Frames are padded to ``pad_multiple / scale``. Engines ignore it.
         refine_at_scale: with ``scale`` < 1, refine at that fraction too; only the final warp
             and blend run at full size (about 3x faster at 1280x720 with scale 0.5, softer).
+            Models without a refinement network (RIFE) already work that way: ignored.
         precision: ``auto`` (fp16 autocast on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
         tta: average with the prediction on horizontally and vertically flipped inputs.
         batch_size: at most this many (pair, timestep) items per network call.
@@ -106,26 +113,42 @@ class Interpolator:
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         params = inspect.signature(self.model.forward).parameters
-        self._takes_scale = "flow_scale" in params
-        if scale != 1 and not self._takes_scale:
+        takes_scale = "flow_scale" in params
+        if scale != 1 and not takes_scale:
             log.info("model %s estimates no flow at reduced scale; --scale ignored", self.name)
-        self._scale_kwargs: dict = {"flow_scale": scale} if self._takes_scale else {}
+        allowed = self.spec.flow_scales
+        if takes_scale and allowed is not None and scale not in allowed:
+            choices = ", ".join(f"{value:g}" for value in allowed)
+            raise EmavfiError(f"model {self.name} takes scale {choices}, not {scale:g}")
+        self._scale_kwargs: dict = {"flow_scale": scale} if takes_scale else {}
         if refine_at_scale and "refine_at_scale" in params:
             self._scale_kwargs["refine_at_scale"] = True
+        elif refine_at_scale and takes_scale:
+            log.info("model %s refines nothing at full size: --fast only sets the scale", self.name)
+        # A model estimating flow at ``scale`` needs the downscaled frame to meet its multiple.
+        self.pad_multiple = self.spec.pad_multiple
+        if takes_scale:
+            self.pad_multiple = math.ceil(self.pad_multiple / scale)
 
     # -- tensors ---------------------------------------------------------------------------
-    def __call__(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+    def __call__(
+        self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]
+    ) -> list[torch.Tensor]:
         return self.interpolate(img0, img1, timesteps)
 
     @torch.inference_mode()
-    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+    def interpolate(
+        self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]
+    ) -> list[torch.Tensor]:
         """img0, img1: (B, 3, H, W) or (3, H, W) RGB in [0, 1] (uint8 is scaled).
 
         Returns one (B, 3, H, W) float RGB tensor in [0, 1] on the CPU per timestep.
         """
         img0, img1 = _as_batch(img0), _as_batch(img1)
         if img0.shape != img1.shape:
-            raise EmavfiError(f"frames differ in size: {tuple(img0.shape[-2:])} vs {tuple(img1.shape[-2:])}")
+            raise EmavfiError(
+                f"frames differ in size: {tuple(img0.shape[-2:])} vs {tuple(img1.shape[-2:])}"
+            )
         times = [float(t) for t in timesteps]
         for t in times:
             if not 0 < t < 1:
@@ -141,7 +164,9 @@ class Interpolator:
                 outputs[k].append(pred.float().cpu())
         return [torch.cat(parts) for parts in outputs]
 
-    def _predict(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+    def _predict(
+        self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
+    ) -> list[torch.Tensor]:
         preds = self._forward_padded(img0, img1, times)
         if self.tta:
             for dims in ((3,), (2,)):
@@ -150,13 +175,11 @@ class Interpolator:
             preds = [p / 3 for p in preds]
         return [p.clamp(0, 1) for p in preds]
 
-    def _forward_padded(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+    def _forward_padded(
+        self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
+    ) -> list[torch.Tensor]:
         h, w = img0.shape[-2:]
-        multiple = self.spec.pad_multiple
-        if self._takes_scale and self.scale != 1:
-            # Flow is estimated at ``scale``: the downscaled frame must still meet the multiple.
-            multiple = int(np.ceil(multiple / self.scale))
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        pad_h, pad_w = (-h) % self.pad_multiple, (-w) % self.pad_multiple
         if pad_h or pad_w:
             img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
@@ -172,16 +195,29 @@ class Interpolator:
             if hasattr(self.model, "encode") and hasattr(self.model, "decode"):
                 features = self.model.encode(img0, img1, **self._scale_kwargs)
                 for t in times:
-                    preds.append(self.model.decode(img0, img1, torch.full((batch,), t, device=img0.device), features))
+                    preds.append(
+                        self.model.decode(
+                            img0, img1, torch.full((batch,), t, device=img0.device), features
+                        )
+                    )
             else:
                 for t in times:
-                    preds.append(self.model(img0, img1, torch.full((batch,), t, device=img0.device), **self._scale_kwargs))
+                    preds.append(
+                        self.model(
+                            img0,
+                            img1,
+                            torch.full((batch,), t, device=img0.device),
+                            **self._scale_kwargs,
+                        )
+                    )
         if self.spec.channel_order == "BGR":
             preds = [p.flip(1) for p in preds]
         return [p[..., :h, :w].float() for p in preds]
 
     # -- uint8 arrays ----------------------------------------------------------------------
-    def frames(self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]) -> list[np.ndarray]:
+    def frames(
+        self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]
+    ) -> list[np.ndarray]:
         """HxWx3 uint8 RGB arrays -> one HxWx3 uint8 RGB array per timestep."""
         a, b = _array_to_tensor(frame0), _array_to_tensor(frame1)
         return [tensor_to_array(out[0]) for out in self.interpolate(a, b, timesteps)]

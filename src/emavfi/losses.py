@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models.contract import InterpolationOutput, resize_flow
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ def charbonnier(pred: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
     return torch.sqrt((pred - target) ** 2 + eps * eps).mean()
 
 
-def gaussian_kernel(sigma: float, channels: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+def gaussian_kernel(
+    sigma: float, channels: int, device: torch.device, dtype: torch.dtype
+) -> Tensor:
     """A normalised ``(channels, 1, k, k)`` Gaussian kernel, k = 2*ceil(2*sigma)+1."""
     radius = max(1, int(2 * sigma + 0.999))
     coords = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
@@ -64,7 +67,11 @@ def color_loss(pred: Tensor, target: Tensor, sigma: float = 2.0) -> Tensor:
     The blur removes texture and edges (the other terms handle those), so this term measures
     low-frequency shifts of brightness and hue: the colour casts a warp-and-blend model makes.
     """
-    return (gaussian_blur(rgb_to_ycbcr(pred), sigma) - gaussian_blur(rgb_to_ycbcr(target), sigma)).abs().mean()
+    return (
+        (gaussian_blur(rgb_to_ycbcr(pred), sigma) - gaussian_blur(rgb_to_ycbcr(target), sigma))
+        .abs()
+        .mean()
+    )
 
 
 def gradient_loss(pred: Tensor, target: Tensor, order: int = 1) -> Tensor:
@@ -134,8 +141,13 @@ def _pyramid_up(image: Tensor, size: torch.Size) -> Tensor:
     return gaussian_blur(F.interpolate(image, size=tuple(size), mode="nearest"), 1.0)
 
 
-def flow_distillation_loss(flow_stages: list[Tensor], target_flow: Tensor, weight: Tensor,
-                           gamma: float = 0.8, eps: float = 0.01) -> Tensor:
+def flow_distillation_loss(
+    flow_stages: list[Tensor],
+    target_flow: Tensor,
+    weight: Tensor,
+    gamma: float = 0.8,
+    eps: float = 0.01,
+) -> Tensor:
     """Supervise the flow estimates with target flows where they are reliable.
 
     ``flow_stages``: list of ``(N, 4, h_s, w_s)`` flow estimates in pixels of their own
@@ -150,22 +162,17 @@ def flow_distillation_loss(flow_stages: list[Tensor], target_flow: Tensor, weigh
     total = target_flow.new_zeros(())
     num_stages = len(flow_stages)
     for s, stage in enumerate(flow_stages):
-        target_s, weight_s = _resize_flow(target_flow, stage.shape[-2:]), weight
+        target_s, weight_s = resize_flow(target_flow, stage.shape[-2:]), weight
         if weight.shape[-2:] != stage.shape[-2:]:
-            weight_s = F.interpolate(weight, size=stage.shape[-2:], mode="bilinear", align_corners=False)
+            weight_s = F.interpolate(
+                weight, size=stage.shape[-2:], mode="bilinear", align_corners=False
+            )
         diff = (stage.float() - target_s).view(stage.shape[0], 2, 2, *stage.shape[-2:])
         epe = torch.sqrt((diff**2).sum(dim=2) + eps * eps).sum(dim=1, keepdim=True)
-        total = total + gamma ** (num_stages - 1 - s) * (weight_s * epe).sum() / weight_s.sum().clamp_min(1.0)
+        total = total + gamma ** (num_stages - 1 - s) * (
+            weight_s * epe
+        ).sum() / weight_s.sum().clamp_min(1.0)
     return total
-
-
-def _resize_flow(flow: Tensor, size: torch.Size) -> Tensor:
-    if flow.shape[-2:] == size:
-        return flow
-    height, width = flow.shape[-2:]
-    resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
-    scale = torch.tensor([size[1] / width, size[0] / height] * 2, device=flow.device, dtype=flow.dtype)
-    return resized * scale.view(1, 4, 1, 1)
 
 
 class VGGPerceptualLoss(nn.Module):
@@ -186,14 +193,21 @@ class VGGPerceptualLoss(nn.Module):
 
         features = make_layers(cfgs["E"])[: self._LAYER_ENDS[-1]]  # VGG19's conv part, to relu4_4
         prefix = "features."
-        wanted = {k: v for k, v in state_dict.items() if k.startswith(prefix)
-                  and int(k[len(prefix):].split(".")[0]) < self._LAYER_ENDS[-1]}
+        wanted = {
+            k: v
+            for k, v in state_dict.items()
+            if k.startswith(prefix) and int(k[len(prefix) :].split(".")[0]) < self._LAYER_ENDS[-1]
+        }
         try:
-            features.load_state_dict({k[len(prefix):]: v for k, v in wanted.items()})
+            features.load_state_dict({k[len(prefix) :]: v for k, v in wanted.items()})
         except RuntimeError:
-            raise EmavfiError("the VGG weights file does not hold torchvision vgg19 features") from None
+            raise EmavfiError(
+                "the VGG weights file does not hold torchvision vgg19 features"
+            ) from None
         self.features = features.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
@@ -201,8 +215,15 @@ class VGGPerceptualLoss(nn.Module):
         """The loss with ImageNet weights, or None (logged once) when no weights file exists."""
         path = Path(weights_path).expanduser() if weights_path else _hub_vgg19_file()
         if path is None or not path.is_file():
-            where = f"{weights_path} does not exist" if weights_path else "no VGG19 ImageNet weights found"
-            logger.warning("VGG perceptual loss disabled: %s (set vgg_weights_path; nothing is downloaded)", where)
+            where = (
+                f"{weights_path} does not exist"
+                if weights_path
+                else "no VGG19 ImageNet weights found"
+            )
+            logger.warning(
+                "VGG perceptual loss disabled: %s (set vgg_weights_path; nothing is downloaded)",
+                where,
+            )
             return None
         return cls(_read_state_dict(path))
 
@@ -233,7 +254,7 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is the user's to fix
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise EmavfiError(f"cannot read VGG weights {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or "features.0.weight" not in state:
         raise EmavfiError(f"{path} is not a torchvision vgg19 state dict")
@@ -251,6 +272,7 @@ class LossWeights:
     temporal: float = 0.05
     laplacian: float = 0.5
     flow: float = 0.01
+    mask: float = 0.0
     gradient_order: int = 1
     temporal_alpha: float = 1.0
 
@@ -259,11 +281,12 @@ class TrainingLoss(nn.Module):
     """The weighted sum of the terms above for one batch of model outputs.
 
     L = w_char L_char(P, G) + w_vgg L_vgg(P, G) + w_color L_color(P, G) + w_grad L_grad(P, G)
-        + w_temp L_temp + w_lap (L_lap(P, G) + 0.5 L_lap(M, G)) + w_flow L_flow
+        + w_temp L_temp + w_lap (L_lap(P, G) + 0.5 L_lap(M, G)) + w_flow L_flow + w_mask L_mask
 
     with ``M`` the model's intermediate merged frames (each flow stage's blend, before
     refinement; summed over ``merged_stages`` as the published recipe does) and L_flow supervised by
-    the sample's ``flow`` weighted by ``flow_valid`` (ground truth or the DIS teacher).
+    the sample's ``flow`` weighted by ``flow_valid`` (ground truth or a teacher); L_mask, the
+    fusion weight against a teacher's (``mask_target``), weighted by ``mask_valid``.
     """
 
     def __init__(self, weights: LossWeights, vgg: VGGPerceptualLoss | None = None) -> None:
@@ -271,7 +294,9 @@ class TrainingLoss(nn.Module):
         self.weights = weights
         self.vgg = vgg if weights.vgg > 0 else None
 
-    def forward(self, output: object, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, output: InterpolationOutput, batch: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """``output``: the model's ``InterpolationOutput`` for ``B*K`` frames (targets flattened
         batch-major); ``batch``: ``targets (B, K, 3, H, W)``, ``timesteps (B, K)``, ``flow
         (B, K, 4, H, W)``, ``flow_valid (B, K, 1, H, W)``. Returns the total and each term (detached
@@ -292,31 +317,25 @@ class TrainingLoss(nn.Module):
             terms["gradient"] = w.gradient * gradient_loss(pred, gt, w.gradient_order)
         if w.temporal > 0 and num_targets > 1:
             preds = pred.view(batch_size, num_targets, *pred.shape[1:])
-            terms["temporal"] = w.temporal * temporal_loss(preds, targets, batch["timesteps"], w.temporal_alpha)
+            terms["temporal"] = w.temporal * temporal_loss(
+                preds, targets, batch["timesteps"], w.temporal_alpha
+            )
         if w.laplacian > 0:
             lap = laplacian_pyramid_loss(pred, gt)
-            for merged in _merged_stages(output):
+            for merged in output.merged_stages:
                 lap = lap + 0.5 * laplacian_pyramid_loss(merged.float(), gt)
             terms["laplacian"] = w.laplacian * lap
-        stages = _flow_stages(output)
+        stages = output.flow_stages
         if w.flow > 0 and stages and "flow" in batch:
             flow_valid = batch["flow_valid"].flatten(0, 1)
-            terms["flow"] = w.flow * flow_distillation_loss(stages, batch["flow"].flatten(0, 1), flow_valid)
+            terms["flow"] = w.flow * flow_distillation_loss(
+                stages, batch["flow"].flatten(0, 1), flow_valid
+            )
+        if w.mask > 0 and "mask_target" in batch:
+            valid = batch["mask_valid"].flatten(0, 1)
+            error = (output.mask.float() - batch["mask_target"].flatten(0, 1)).abs() * valid
+            terms["mask"] = w.mask * error.sum() / valid.sum().clamp_min(1.0)
         if not terms:
             raise EmavfiError("every loss weight is 0: nothing to train")
         total = torch.stack(list(terms.values())).sum()
         return total, {name: value.detach() for name, value in terms.items()}
-
-
-def _merged_stages(output: object) -> list[Tensor]:
-    stages = list(getattr(output, "merged_stages", None) or [])
-    merged = getattr(output, "merged", None)
-    return stages or ([merged] if merged is not None else [])
-
-
-def _flow_stages(output: object) -> list[Tensor]:
-    stages = list(getattr(output, "flow_stages", None) or [])
-    final = getattr(output, "flow", None)
-    if final is not None and (not stages or stages[-1] is not final):
-        stages.append(final)
-    return stages

@@ -264,3 +264,36 @@ def test_unsafe_pickle_says_how_to_convert_without_warnings(tmp_path):
     assert not caught
     message = str(info.value)
     assert "torch.save(model.state_dict()" in message and "weights_only=False" not in message
+
+
+@pytest.mark.parametrize(
+    "name, arch, phrase, built",
+    [
+        # within the registry's bounds: the meta-device build finds that the tensors differ
+        ("ema-tiny", {**get_spec("ema-tiny").arch, "width": 64}, "wrong shape", ["meta"]),
+        # and the builder's own checks run there too (RIFE widths are even)
+        ("rife-4.25", {"widths": [7] * 5}, "does not build model 'rife-4.25'", ["meta"]),
+        # beyond them: refused before even a meta-device build
+        ("ema-tiny", {**get_spec("ema-tiny").arch, "width": 4096}, "registry allows", []),
+        ("rife-4.25", {"widths": [100_000] * 5}, "registry allows", []),
+        ("rife-4.25", {"widths": 5}, "registry allows", []),
+    ],
+)
+def test_hostile_metadata_is_checked_before_building(
+    tmp_path, monkeypatch, name, arch, phrase, built
+):
+    """A small file whose metadata announces another network: refused, nothing real built."""
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "h.safetensors")
+    state, metadata = load_checkpoint(path)
+    meta = {**metadata, "spec": name, "arch": json.dumps(arch), "training": "{}"}
+    save_file(state, str(path), metadata=meta)
+    built_on = []
+    real_create = checkpoints.create_model
+    monkeypatch.setattr(
+        checkpoints,
+        "create_model",
+        lambda *a, **k: built_on.append(torch.empty(0).device.type) or real_create(*a, **k),
+    )
+    with pytest.raises(EmavfiError, match=phrase) as info:
+        load_model(path)
+    assert "\n" not in str(info.value) and built_on == built

@@ -1,12 +1,10 @@
-"""Every registered network builds and runs at a tiny size; the parts behave as documented."""
+"""EMA-VFI at a tiny size: its parts behave as documented (the contract: test_contract.py)."""
 
 import pytest
 import torch
 
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
-from emavfi.models.ema_vfi.net import InterpolationOutput
-from emavfi.models.ema_vfi.warp import backward_warp
-from emavfi.models.registry import create_model, get_spec, list_models
+from emavfi.models.registry import create_model, get_spec
 
 TINY = {"width": 4, "depths": [1, 1, 1, 2, 2]}
 
@@ -25,22 +23,6 @@ def _frames(batch=2, height=64, width=96, seed=0):
     )
 
 
-@pytest.mark.parametrize("name", list_models(learned=True))
-def test_forward_shapes(name):
-    torch.manual_seed(0)
-    model = _tiny(name).eval()
-    img0, img1 = _frames()
-    with torch.no_grad():
-        pred = model(img0, img1, 0.5)
-        out = model(img0, img1, torch.tensor([0.3, 0.7]), return_aux=True)
-    assert pred.shape == img0.shape and 0 <= pred.min() and pred.max() <= 1
-    assert isinstance(out, InterpolationOutput)
-    assert out.flow.shape == (2, 4, 64, 96) and out.mask.shape == (2, 1, 64, 96)
-    assert out.merged.shape == img0.shape and len(out.flow_stages) == 2
-    assert torch.equal(out.flow_stages[-1], out.flow)
-    assert ((out.mask > 0) & (out.mask < 1)).all()
-
-
 def test_flow_scale_keeps_full_resolution_outputs():
     torch.manual_seed(0)
     model = _tiny("ema-tiny").eval()
@@ -57,7 +39,9 @@ def test_refine_at_scale_runs_the_unet_small_and_blends_at_full_size():
     model = _tiny("ema-tiny").eval()
     img0, img1 = _frames(batch=1, height=128, width=192)
     sizes = []
-    hook = model.unet.register_forward_pre_hook(lambda _, args: sizes.append(tuple(args[0].shape[2:])))
+    hook = model.unet.register_forward_pre_hook(
+        lambda _, args: sizes.append(tuple(args[0].shape[2:]))
+    )
     with torch.no_grad():
         flow_only = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5)
         fast = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5, refine_at_scale=True)
@@ -121,18 +105,6 @@ def test_deform_fusion_starts_as_a_plain_convolution():
         torch.cat([context0, context1], 1), level.deform.weight, level.deform.bias, padding=1
     )
     assert torch.allclose(torch.cat([fused0 - context0, fused1 - context1], 1), plain, atol=1e-5)
-
-
-def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
-    width = 4096  # coordinates this large lose their fractions in 16-bit floats
-    source = torch.arange(width, dtype=torch.float32).view(1, 1, 1, width).repeat(1, 1, 2, 1)
-    flow = torch.zeros(1, 2, 2, width)
-    flow[:, 0] = 0.5
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        warped = backward_warp(source, flow)
-    assert warped.dtype == torch.float32
-    expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
-    assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
 
 
 def test_attention_mask_cache_is_bounded_and_per_shape():

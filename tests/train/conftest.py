@@ -65,7 +65,9 @@ def stand_in_data(monkeypatch):
 
     def build(cfg: TrainConfig, seed: int):
         dataset = ShiftedTextures(16, cfg.targets_per_sample, seed)
-        return dataset if cfg.flow_teacher == "none" or cfg.flow_weight == 0 else with_teacher(dataset, "fast")
+        if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
+            return dataset
+        return with_teacher(dataset, None if cfg.flow_teacher == "rife" else "fast")  # rife: on the device
 
     monkeypatch.setattr(train_data, "build_train_dataset", build)
     return build

@@ -47,7 +47,8 @@ def test_shipped_config_has_every_key_and_loads():
 
 
 @pytest.mark.parametrize(
-    "name", ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml"]
+    "name",
+    ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml", "ema_cpu_v2_gpu.yaml"],
 )
 def test_recipe_configs_of_the_default_model_load(name):
     # the model card's commands must keep working as the config schema evolves

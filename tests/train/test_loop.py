@@ -17,7 +17,7 @@ from emavfi.train.data import collate_samples
 from emavfi.train.loop import train
 from emavfi.train.state import load_resume_checkpoint
 
-from .conftest import ShiftedTextures, tiny_config
+from .conftest import SIZE, ShiftedTextures, tiny_config
 
 
 def _fixed_batch_loss(model: torch.nn.Module) -> float:
@@ -235,3 +235,63 @@ def _tiny_sets(tmp_path):
         f"val_data_dir={cfg.val_data_dir}",
         "val_max_items=1",
     ]
+
+
+def test_device_scenes_and_rife_teacher_join_the_batches(tmp_path, stand_in_data):
+    from emavfi.models.checkpoints import save_checkpoint
+    from emavfi.train.distributed import init_distributed
+    from tests.shared_paths import SHARED_DATA
+
+    torch.manual_seed(0)
+    teacher = create_model("rife-4.25", widths=[8, 8, 8, 8, 8])
+    save_checkpoint(teacher, tmp_path / "teacher.safetensors")
+    cfg = tiny_config(
+        tmp_path,
+        "batch_size=4",
+        "flow_teacher=rife",
+        f"teacher_weights={tmp_path / 'teacher.safetensors'}",
+        "mask_weight=0.1",
+        "device_scenes.fraction=0.5",
+        f"device_scenes.textures={SHARED_DATA / 'textures'}",
+        "steps_per_epoch=2",
+    )
+    trainer = loop.Trainer(cfg, init_distributed("cpu"))
+    assert trainer.loader_batch == 2
+    batch = trainer._device_samples(next(trainer._epoch_batches()))
+    assert batch["img0"].shape[0] == 4 and batch["targets"].shape == (4, 1, 3, SIZE, SIZE)
+    assert len(batch["name"]) == 4 and batch["name"][-1] == "device-scene"
+    # the stand-in rows got the teacher (mask targets), the scenes kept their exact flow (no mask)
+    assert batch["mask_valid"][:2].mean() > 0 and torch.all(batch["mask_valid"][2:] == 0)
+    assert batch["flow_valid"][2:].mean() > 0.5
+    result = train(cfg)
+    assert result.step == 2 and result.stop_reason == "finished"
+
+
+def test_time_budgeted_schedule_projects_its_end_from_the_speed(
+    tmp_path, stand_in_data, monkeypatch
+):
+    from emavfi.train.distributed import init_distributed
+    from emavfi.train.model_setup import make_scheduler
+
+    trainer = loop.Trainer(tiny_config(tmp_path, "schedule_minutes=1"), init_distributed("cpu"))
+    now = 1000.0
+    monkeypatch.setattr(loop.time, "monotonic", lambda: now)
+    trainer.start_time, trainer.step, trainer.run_steps_start = now - 30.0, 100, 0
+    assert trainer._scheduled_steps() == 200  # 100 steps in 30 s, 30 s of the minute left
+    trainer.train_seconds_before = 20.0  # an earlier run of this checkpoint used 20 s
+    assert trainer._scheduled_steps() == 133
+    trainer.train_seconds_before = 90.0  # past the budget: the cosine is over
+    assert trainer._scheduled_steps() == 101
+    # the scheduler reads the projection at every step
+    total = [100]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = tiny_config(tmp_path, "min_lr_ratio=0.1")
+    scheduler = make_scheduler(optimizer, cfg, lambda: total[0])
+    for _ in range(50):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.55, abs=0.01)
+    total[0] = 50
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,6 +19,7 @@ from emavfi.losses import (
     laplacian_pyramid_loss,
     temporal_loss,
 )
+from emavfi.models.contract import InterpolationOutput
 
 
 @pytest.fixture
@@ -45,7 +45,9 @@ def test_color_loss_sees_colour_cast_not_texture(frames):
 
 def test_gradient_loss_ignores_constant_offset_and_uses_order():
     ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32).contiguous()
-    assert gradient_loss(ramp * 0.5 + 0.2, ramp * 0.5, order=1).item() == pytest.approx(0.0, abs=1e-6)
+    assert gradient_loss(ramp * 0.5 + 0.2, ramp * 0.5, order=1).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
     # a linear ramp differs from a flat frame in first differences but not in second ones
     flat = torch.full_like(ramp, 0.5)
     assert gradient_loss(ramp, flat, order=1).item() > 0.01
@@ -108,21 +110,35 @@ def test_training_loss_is_the_weighted_sum(frames):
     output, batch = _output(), _batch()
     weights = LossWeights(vgg=0.0, flow=0.5, temporal=0.3)
     total, terms = TrainingLoss(weights)(output, batch)
-    assert set(terms) == {"charbonnier", "color", "gradient", "laplacian", "flow"}  # K == 1: no temporal
+    assert set(terms) == {
+        "charbonnier",
+        "color",
+        "gradient",
+        "laplacian",
+        "flow",
+    }  # K == 1: no temporal
     assert total.item() == pytest.approx(sum(v.item() for v in terms.values()), rel=1e-5)
-    assert terms["charbonnier"].item() == pytest.approx(0.6 * charbonnier(output.pred, batch["targets"][:, 0]).item())
-    off = TrainingLoss(LossWeights(vgg=0, color=0, gradient=0, laplacian=0, flow=0))(output, batch)[1]
+    assert terms["charbonnier"].item() == pytest.approx(
+        0.6 * charbonnier(output.pred, batch["targets"][:, 0]).item()
+    )
+    off = TrainingLoss(LossWeights(vgg=0, color=0, gradient=0, laplacian=0, flow=0))(output, batch)[
+        1
+    ]
     assert set(off) == {"charbonnier"}
 
 
 def _batch():
     gen = torch.Generator().manual_seed(1)
-    return {"targets": torch.rand(2, 1, 3, 16, 16, generator=gen), "timesteps": torch.full((2, 1), 0.5),
-            "flow": torch.randn(2, 1, 4, 16, 16, generator=gen), "flow_valid": torch.ones(2, 1, 1, 16, 16)}
+    return {
+        "targets": torch.rand(2, 1, 3, 16, 16, generator=gen),
+        "timesteps": torch.full((2, 1), 0.5),
+        "flow": torch.randn(2, 1, 4, 16, 16, generator=gen),
+        "flow_valid": torch.ones(2, 1, 1, 16, 16),
+    }
 
 
 def _output():
     gen = torch.Generator().manual_seed(2)
     flow = torch.randn(2, 4, 16, 16, generator=gen)
     pred = torch.rand(2, 3, 16, 16, generator=gen)
-    return SimpleNamespace(pred=pred, merged=pred * 0.9, merged_stages=[], flow=flow, flow_stages=[flow])
+    return InterpolationOutput(pred=pred, merged=pred * 0.9, flow=flow)

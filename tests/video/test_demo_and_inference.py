@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emavfi.cli.main import main
+from emavfi.video.compare import DIVIDER, labelled
 
 from .conftest import decode
 
@@ -41,6 +43,28 @@ def test_demo_writes_frame_video_and_comparison(tmp_path: Path, capsys):
     assert cmp_frames[0].shape == (height, 2 * width + 4, 3)
     # the demo owns its folder: a second run replaces its files instead of refusing
     assert main(["demo", "-o", str(out), "--model", "blend", "--quiet"]) == 0
+
+
+def test_demo_comparison_labels_both_halves(tmp_path: Path):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--model", "blend", "--quiet"]) == 0
+    _, inputs, _ = decode(out / "input_sample_clip.mp4")
+    _, outputs, _ = decode(out / "sample_interpolated.mp4")
+    _, comparison, _ = decode(out / "comparison_side_by_side.mp4")
+    width = inputs[0].shape[1]
+    for k in (0, len(comparison) - 1):  # 2x: output frame k shows input frame k // 2 on the left
+        halves = [
+            (comparison[k][:, :width], inputs[k // 2], "input"),
+            (comparison[k][:, width + DIVIDER :], outputs[k], "emavfi blend 2x"),
+        ]
+        for half, source, text in halves:
+            grey = np.full_like(source, 128)
+            box = (labelled(grey, text) != grey).any(axis=-1)  # the label's pixels
+            assert 300 < box.sum() < box.size / 4
+            half = half.astype(float)
+            assert np.abs(half - source)[box].mean() > 40  # the label covers the picture there
+            assert np.abs(half - labelled(source, text))[box].mean() < 4  # ... and reads `text`
+            assert np.abs(half - source)[~box].mean() < 4  # the rest is the unlabelled picture
 
 
 def test_inference_flags_map_onto_interpolate():
@@ -106,6 +130,7 @@ def test_help_documents_flags_and_precedence(capsys):
     for flag in (
         "--fps",
         "--factor",
+        "--multi",
         "--frame-interval",
         "--no-scene-detect",
         "--crf",
@@ -115,3 +140,4 @@ def test_help_documents_flags_and_precedence(capsys):
     ):
         assert flag in text
     assert "--fps wins" in text
+    assert "--multi 2 is --factor 1" in text  # the two conventions side by side

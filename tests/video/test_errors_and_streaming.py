@@ -121,6 +121,34 @@ def test_ctrl_c_leaves_no_partial_output(clip: Path, tmp_path: Path):
     assert hashlib.sha256(clip.read_bytes()).hexdigest() == digest
 
 
+def test_on_progress_counts_every_frame_and_raising_from_it_cancels(clip: Path, tmp_path: Path):
+    blend = lambda a, b, ts: [a * (1 - t) + b * t for t in ts]
+    reports: list[tuple[int, int]] = []
+    result = interpolate_video(
+        clip,
+        tmp_path / "out.mp4",
+        blend,
+        VideoOptions(factor=1, progress=False, on_progress=lambda *r: reports.append(r)),
+    )
+    assert reports == [(done, 24) for done in range(25)] and result.output_frames == 24
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_five(done: int, total: int) -> None:
+        if done == 5:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        interpolate_video(
+            clip,
+            tmp_path / "cancelled.mp4",
+            blend,
+            VideoOptions(factor=1, batch_size=1, progress=False, on_progress=cancel_at_five),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]
+
+
 def test_duplicates_are_skipped_not_stuttered(tmp_path: Path):
     images = [bar_frame(i, 64, 48) for i in (0, 1, 1, 2, 3, 4)]  # input 2 repeats input 1
     src = make_video(tmp_path / "dup.mp4", count=6, frames=images)

@@ -105,3 +105,28 @@ def test_image_folders_in_and_out(tmp_path: Path):
     video = tmp_path / "from_frames.mp4"
     assert run_cli(folder, "-o", video, "--fps", "20", "--input-fps", "10") == 0
     assert len(decode(video)[0]) == 8
+
+
+def test_multi_n_is_factor_n_minus_1(clip: Path, tmp_path: Path):
+    by_factor, by_multi, both = (tmp_path / f"{name}.mp4" for name in ("factor", "multi", "both"))
+    assert run_cli(clip, "-o", by_factor, "--factor", "2") == 0
+    assert run_cli(clip, "-o", by_multi, "--multi", "3") == 0
+    times, images, _ = decode(by_multi)
+    assert len(times) == 3 * 12  # the 12 input frames multiplied by 3
+    factor_times, factor_images, _ = decode(by_factor)
+    assert times == factor_times
+    assert all(np.array_equal(a, b) for a, b in zip(images, factor_images, strict=True))
+    assert run_cli(clip, "-o", both, "--multi", "2", "--factor", "1") == 0  # agreeing: accepted
+    assert len(decode(both)[0]) == 2 * 12
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [(["--multi", "2", "--factor", "2"], "disagree"), (["--multi", "0"], "--multi must be")],
+)
+def test_bad_multi_is_one_line_exit_2(clip: Path, tmp_path: Path, capsys, flags, message):
+    out = tmp_path / "out.mp4"
+    assert run_cli(clip, "-o", out, *flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+    assert not out.exists()

@@ -64,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps, factor=None if args.fps else 1, progress=not args.quiet, overwrite=True
     )
     result = interpolate_video(inputs["sample_clip.mp4"], video_path, interp, options)
+    rate = f"{args.fps:g} fps" if args.fps else "2x"
     comparison = side_by_side(
-        inputs["sample_clip.mp4"], video_path, out / "comparison_side_by_side.mp4", overwrite=True
+        inputs["sample_clip.mp4"],
+        video_path,
+        out / "comparison_side_by_side.mp4",
+        labels=("input", f"emavfi {interp.name} {rate}"),
+        overwrite=True,
     )
     print(f"model: {interp.name} on {interp.device}")
     print(f"input frames:   {inputs['frame0.png']}  {inputs['frame1.png']}")

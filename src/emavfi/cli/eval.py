@@ -128,6 +128,7 @@ def apply_seed_defaults(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from emavfi.evaluate.report import console_table, write_outputs
     from emavfi.evaluate.runner import Evaluator
+    from emavfi.models.registry import list_models
 
     if args.seed_defaults:
         apply_seed_defaults(args)
@@ -145,8 +146,11 @@ def run(args: argparse.Namespace) -> int:
 
         lpips = load_lpips(args.lpips_weights, args.lpips_net, device=resolve_device(args.device))
     models = args.model or [None]
+    known = list_models()
     for model in models:
-        if model is not None and ("/" in model or Path(model).suffix) and not Path(model).is_file():
+        if model is None or model in known:  # names like rife-4.25 have a "suffix" too
+            continue
+        if ("/" in model or Path(model).suffix) and not Path(model).is_file():
             raise EmavfiError(f"model checkpoint not found: {model}")
     evaluator = Evaluator(
         models, device=args.device, lpips=lpips, progress=True, **scale_options(args)

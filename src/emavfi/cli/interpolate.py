@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emavfi.cli.pair import (
     add_model_arguments,
@@ -13,13 +15,20 @@ from emavfi.cli.pair import (
 )
 from emavfi.errors import EmavfiError
 
+if TYPE_CHECKING:
+    from emavfi.interpolator import Interpolator
+    from emavfi.video.pipeline import VideoOptions
+
 EPILOG = """\
 timing:
   --fps F      exactly F frames per second over the input's duration, any ratio (24->60,
                30->48, 60->24); each output frame is synthesised at its exact time t between
-               the two input frames around it. N = round(duration x F) frames.
-  --factor n   inserts n frames between each pair of input frames (n=1 doubles the rate).
-  If both are given, --fps wins. Neither: --factor 1.
+               the two input frames around it: round(duration x F) frames in all.
+  --factor n   inserts n frames between each pair of input frames: (n+1)x the frames, same
+               duration. --factor 1 doubles the rate (24 -> 48 fps), --factor 3 quadruples it.
+  --multi N    multiplies the frames by N (RIFE tools' convention): --multi 2 is --factor 1
+               (2x), --multi 4 is --factor 3 (4x). Use one of the two (if both, they must agree).
+  If --fps and a factor are given, --fps wins. None of them: --factor 1 (2x).
   --frame-interval k   processes every k-th input frame (the duration stays the same).
 Audio and subtitle streams are copied unchanged; rotation, aspect ratio, colour tags and a bit
 depth above 8 (10-bit output) are kept. Scene cuts are never blended across (the nearer frame is
@@ -45,10 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output video (.mp4, .mkv, .mov, ...) or folder for PNG frames",
     )
     parser.add_argument(
-        "--fps", type=float, default=None, help="target frames per second (wins over --factor)"
+        "--fps",
+        type=float,
+        default=None,
+        help="target frames per second (wins over --factor and --multi)",
     )
     parser.add_argument(
-        "--factor", type=int, default=None, help="frames inserted between each pair (default 1)"
+        "--factor",
+        type=int,
+        default=None,
+        metavar="n",
+        help="insert n frames between each pair: (n+1)x the frames (default 1: 2x)",
+    )
+    parser.add_argument(
+        "--multi",
+        type=int,
+        default=None,
+        metavar="N",
+        help="multiply the frames by N, as RIFE's --multi: 2 = 2x = --factor 1",
     )
     parser.add_argument(
         "--frame-interval", type=int, default=1, help="process every k-th input frame (default 1)"
@@ -102,15 +125,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
-def run(args: argparse.Namespace) -> int:
-    from emavfi.interpolator import Interpolator
-    from emavfi.video.pipeline import VideoOptions, interpolate_video
+def frames_between(factor: int | None, multi: int | None) -> int | None:
+    """``--factor n`` or ``--multi N`` -> frames inserted per pair (N - 1); None if neither."""
+    if multi is None:
+        return factor
+    if multi < 1:
+        raise EmavfiError(f"--multi must be 1 or more (2 doubles the frames), got {multi}")
+    if factor is not None and factor != multi - 1:
+        raise EmavfiError(
+            f"--multi {multi} and --factor {factor} disagree (--multi N is --factor N-1): give one"
+        )
+    return multi - 1
 
+
+def video_options(args: argparse.Namespace) -> VideoOptions:
+    """The pipeline's options from this subcommand's arguments (the web UI parses the same).
+
+    Whether an existing OUTPUT may be replaced is settled here (-y, -n, or asked on a terminal),
+    after the arguments and the input are known to be good.
+    """
+    from emavfi.video.pipeline import VideoOptions
+
+    factor = frames_between(args.factor, args.multi)
     if not args.input.exists():  # before asking about the output
         raise EmavfiError(f"input not found: {args.input}")
-    options = VideoOptions(
+    return VideoOptions(
         fps=args.fps,
-        factor=args.factor,
+        factor=factor,
         frame_interval=args.frame_interval,
         scene_detect=not args.no_scene_detect,
         scene_threshold=args.scene_threshold,
@@ -124,13 +165,27 @@ def run(args: argparse.Namespace) -> int:
         allow_truncated=args.allow_truncated,
     )
 
+
+def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]:
+    """Builds the Interpolator once the pipeline has checked the input and output."""
+    from emavfi.interpolator import Interpolator
+
     def make_interpolator() -> Interpolator:
         return Interpolator(
             args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
         )
 
+    return make_interpolator
+
+
+def run(args: argparse.Namespace) -> int:
+    from emavfi.video.pipeline import interpolate_video
+
     result = interpolate_video(
-        args.input, args.output, options=options, make_interpolator=make_interpolator
+        args.input,
+        args.output,
+        options=video_options(args),
+        make_interpolator=interpolator_factory(args),
     )
     if not args.quiet:
         print(

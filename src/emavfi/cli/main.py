@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 
+from emavfi import __version__
 from emavfi.errors import EmavfiError
 
 # name -> (module, one-line help). Modules are imported lazily so `emavfi --help` stays fast
@@ -30,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("emavfi.cli.eval", "evaluate models on datasets (PSNR, SSIM, IE, LPIPS)"),
     "data": ("emavfi.cli.data", "prepare, extract and check training data"),
     "models": ("emavfi.cli.models", "list the registered models and engines"),
+    "ui": (
+        "emavfi.cli.ui",
+        "a local web page: drop a video, pick the frame rate, compare, download",
+    ),
 }
 
 
@@ -38,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="emavfi", description="Video frame interpolation with EMA-VFI."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("--version", action="version", version=f"emavfi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         try:

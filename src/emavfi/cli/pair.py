@@ -30,13 +30,16 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale",
         type=float,
         default=None,
-        help="estimate flow at this fraction of the size, refine at full size (default 1; 0.5 with --fast)",
+        help="estimate flow at this fraction of the size (default 1; 0.5 with --fast): EMA "
+        "models refine at full size; RIFE checkpoints take 1, 0.5 or 0.25 (Practical-RIFE's "
+        "scale: every block at that fraction; 0.5 for 4K)",
     )
     parser.add_argument(
         "--fast",
         action="store_true",
         help="run the whole network at --scale; only the final warp and blend at full size "
-        "(about 3x faster at 720p, slightly softer)",
+        "(EMA: about 3x faster at 720p, slightly softer; RIFE works that way already, so for "
+        "it --fast just means --scale 0.5)",
     )
 
 
@@ -113,7 +116,8 @@ def parse_times(times: str | None, num: int | None) -> list[float]:
     return sorted(values)
 
 
-def run(args: argparse.Namespace) -> int:
+def interpolate_pair(args: argparse.Namespace) -> list[Path]:
+    """Write the frames between ``args.image0`` and ``args.image1``; returns their paths."""
     from emavfi.imageio import read_image, write_image
     from emavfi.interpolator import Interpolator
 
@@ -139,5 +143,10 @@ def run(args: argparse.Namespace) -> int:
         raise EmavfiError(f"output folder {out} is not writable")
     for path, frame in zip(paths, frames):
         write_image(path, frame)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    for path in interpolate_pair(args):
         print(path)
     return 0

@@ -90,13 +90,13 @@ def extract_video(
 ) -> list[tuple[Path, int]]:
     """Video -> ``dst/<stem>_sceneNNN/frameNNNNN.png``, cut at scene changes (PySceneDetect's
     content detector). Scenes shorter than ``min_frames`` are dropped. Returns (folder, frames)."""
-    from emavfi.data.sources.video import iter_video_frames, video_fps
+    from emavfi.data.sources.video import DETECT_WIDTH, iter_video_frames, video_fps
     from emavfi.video.scenes import SceneCutDetector
 
     video, dst = Path(video), Path(dst)
     if not video.is_file():
         raise EmavfiError(f"video not found: {video}")
-    detector = SceneCutDetector(threshold, video_fps(video), min_scene_len)
+    detector = SceneCutDetector(threshold, video_fps(video), min_scene_len, width=DETECT_WIDTH)
     scenes: list[tuple[Path, int]] = []
     for frame in iter_video_frames(video):
         cut = detector.is_cut(frame)

@@ -14,30 +14,18 @@ Design (no learning):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from emavfi.engines.timestep import as_timestep_tensor
+from emavfi.models.contract import InterpolationOutput, timestep_tensor
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
-
-
-@dataclass
-class EngineOutput:
-    """What an engine returns with ``return_aux=True`` (fields as in the network's output)."""
-
-    pred: torch.Tensor
-    merged: torch.Tensor
-    flow: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
 
 
 def dis_flow(src_gray: np.ndarray, dst_gray: np.ndarray, preset: str = "medium") -> np.ndarray:
@@ -51,7 +39,11 @@ def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image,
+        grid_x + flow[..., 0],
+        grid_y + flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
@@ -117,7 +109,7 @@ class ClassicalEngine(nn.Module):
         self, pairs: list[tuple[np.ndarray, ...]], timestep, like: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow (B, 4, H, W) and mask logit (B, 1, H, W) at ``timestep`` from ``pair_flows``."""
-        times = as_timestep_tensor(timestep, like).flatten().tolist()
+        times = timestep_tensor(timestep, like).flatten().tolist()
         results = [self._at(pair, t) for pair, t in zip(pairs, times)]
         flow = np.stack([np.concatenate(r[:2], axis=2) for r in results])
         weight0 = np.clip(np.stack([r[2] for r in results]), 1e-3, 1 - 1e-3)
@@ -133,16 +125,23 @@ class ClassicalEngine(nn.Module):
         return pred, np.concatenate([flow_t0, flow_t1], axis=2), mask
 
     def forward(
-        self, img0: torch.Tensor, img1: torch.Tensor, timestep, return_aux: bool = False, **_: object
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep,
+        return_aux: bool = False,
+        **_: object,
     ):
         """img0, img1: (B, 3, H, W) RGB in [0, 1]; timestep: float or (B,). Returns (B, 3, H, W)."""
-        times = as_timestep_tensor(timestep, img0).flatten().tolist()
+        times = timestep_tensor(timestep, img0).flatten().tolist()
         frames = zip(_to_numpy_frames(img0), _to_numpy_frames(img1), times)
         results = [self._one(a, b, t) for a, b, t in frames]
         pred = torch.from_numpy(np.stack([r[0] for r in results])).permute(0, 3, 1, 2)
         pred = pred.clamp(0, 1).to(device=img0.device, dtype=img0.dtype)
         if not return_aux:
             return pred
-        flow = torch.from_numpy(np.stack([r[1] for r in results])).permute(0, 3, 1, 2).to(img0.device)
+        flow = (
+            torch.from_numpy(np.stack([r[1] for r in results])).permute(0, 3, 1, 2).to(img0.device)
+        )
         mask = torch.from_numpy(np.stack([r[2] for r in results]))[:, None].to(img0.device)
-        return EngineOutput(pred=pred, merged=pred, flow=flow, mask=mask)
+        return InterpolationOutput(pred=pred, merged=pred, flow=flow, mask=mask)

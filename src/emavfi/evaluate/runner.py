@@ -21,6 +21,7 @@ from torch import nn
 from emavfi import metrics
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.suites import Suite, load_windows
+from emavfi.models.registry import list_models
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,11 @@ def model_label(model: str | Path | nn.Module) -> str:
     if isinstance(model, nn.Module):
         spec = getattr(model, "spec", None)
         return spec.name if spec else type(model).__name__
-    path = Path(model)
-    return path.stem if path.suffix else str(model)
+    text = str(model)
+    if text in list_models():  # a registry name, even one with a dot (rife-4.25)
+        return text
+    path = Path(text)
+    return path.stem if path.suffix else text
 
 
 class Evaluator:
@@ -125,7 +129,9 @@ class Evaluator:
             raise EmavfiError("no model to evaluate")
         self.interpolators: dict[str, Interpolator] = {}
         for model in models:
-            interp = Interpolator(model, device=device, scale=scale, refine_at_scale=refine_at_scale)
+            interp = Interpolator(
+                model, device=device, scale=scale, refine_at_scale=refine_at_scale
+            )
             label = model_label(model) if model is not None else interp.name
             while label in self.interpolators:
                 label += "'"

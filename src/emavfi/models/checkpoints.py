@@ -1,16 +1,22 @@
-"""Checkpoints: our safetensors format, the published EMA-VFI ``.pkl`` files, ``load_model``.
+"""Checkpoints: our safetensors format, the published ``.pkl`` files, ``load_model``.
 
 Our format is a safetensors file whose metadata holds ``format`` ("emavfi"), ``spec`` (the
 registry name), ``arch`` (JSON keyword arguments that rebuild the network), ``channel_order`` and
-``training`` (JSON summary). Published EMA-VFI checkpoints are plain ``dict[str, Tensor]``
-pickles saved from a DDP wrapper: they are read with ``torch.load(weights_only=True)`` (which
-never runs code from the file), stripped of wrapper prefixes and of the ``attn_mask`` / ``HW``
-buffers, and the architecture is inferred from the tensor shapes. They expect BGR input.
+``training`` (JSON summary).
 
-An architecture read from a file is untrusted: ``check_arch`` holds it to the registry (the
+Published checkpoints are plain ``dict[str, Tensor]`` pickles: EMA-VFI's ``ours.pkl`` /
+``ours_small.pkl`` (saved from a DDP wrapper) and Practical-RIFE v4.25's ``flownet.pkl``. They
+are read with ``torch.load(weights_only=True)`` (which never runs code from the file), stripped
+of wrapper prefixes and of what inference does not use (``convert_published``), told apart by
+their keys, and their architecture is inferred from the tensor shapes. Both expect BGR input.
+
+Every file is untrusted, and one path (``_build_checked``) validates it before anything real is
+built. An architecture claimed by metadata is first held to the registry by ``check_arch`` (the
 spec's keys, the types and strings its family registers, numbers up to ``ARCH_GROWTH`` times the
-family's largest) and the network is first built on the ``meta`` device (no memory) to compare
-its shapes with the file's tensors, before anything is allocated.
+family's largest), so that a few bytes of JSON cannot ask for a network of millions of layers;
+one inferred from the tensors can only describe what the file holds. Then the network is built
+on the ``meta`` device (shapes only: no memory, no initialisation; the builder's own checks run)
+and every key and shape of the file is compared with it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ FORMAT = "emavfi"
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _PUBLISHED_SUFFIXES = (".pkl", ".pth", ".pt")
 _PUBLISHED_SPECS = ("ema-base", "ema-small")
+_RIFE_SPEC = "rife-4.25"
+# Entries of published files that inference does not use: EMA-VFI's shifted-window caches
+# (suffixes) and Practical-RIFE's training-time teacher block and unused timestep net (prefixes).
+_UNUSED_SUFFIXES = (".attn_mask", ".HW")
+_UNUSED_PREFIXES = ("teacher.", "caltime.")
+_RIFE_BLOCK = re.compile(r"block(\d+)\.")
 ARCH_GROWTH = 4  # a file's arch numbers may reach this multiple of the family's largest
 
 
@@ -180,8 +192,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 def convert_published(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
     """A published (or wrapper-saved) state dict with our names.
 
-    Strips ``module.`` / ``_orig_mod.`` prefixes and drops the shifted-window blocks'
-    ``attn_mask`` / ``HW`` buffers (a cache the published code saved by accident).
+    Strips ``module.`` / ``_orig_mod.`` prefixes, drops EMA-VFI's shifted-window ``attn_mask`` /
+    ``HW`` buffers (a cache the published code saved by accident) and Practical-RIFE's
+    ``teacher.*`` (training-time teacher) and ``caltime.*`` (unused by the v4.25 forward).
     """
     converted = {}
     for key, value in state_dict.items():
@@ -189,10 +202,23 @@ def convert_published(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
             continue
         while key.startswith(_WRAPPER_PREFIXES):
             key = key.split(".", 1)[1]
-        if key.endswith((".attn_mask", ".HW")):
+        if key.endswith(_UNUSED_SUFFIXES) or key.startswith(_UNUSED_PREFIXES):
             continue
         converted[key] = value
     return converted
+
+
+def published_model(state: dict[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
+    """The spec name and arch of a converted published state dict, told apart by its keys."""
+    if "feature_bone.block1.conv.0.weight" in state:
+        arch = infer_published_arch(state)
+        return _closest_published(arch), arch
+    if "block0.conv0.0.0.weight" in state:
+        return _RIFE_SPEC, infer_rife_arch(state)
+    raise EmavfiError(
+        "not an EMA-VFI or Practical-RIFE v4 checkpoint "
+        "(no feature_bone.block1.* or block0.*/encode.* weights)"
+    )
 
 
 def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -221,12 +247,39 @@ def infer_published_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     }
 
 
+def infer_rife_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """IFNet arch kwargs (``widths``) of a converted Practical-RIFE v4 state dict.
+
+    Each block's width is the output channels of its second ``conv0`` layer; the count, parity
+    and range of the widths and every other shape are checked when the network is built on
+    the meta device (``_build_checked``).
+    """
+    if "encode.cnn0.weight" not in state:
+        raise EmavfiError(
+            "a RIFE checkpoint without the feature encoder (encode.*) of the Practical-RIFE "
+            "v4.25 layout, the one emavfi reads"
+        )
+    indices = sorted({int(m.group(1)) for key in state if (m := _RIFE_BLOCK.match(key))})
+    if indices != list(range(len(indices))):
+        raise EmavfiError(f"Practical-RIFE checkpoint with blocks {indices}, not block0, 1, ...")
+    widths = []
+    for index in indices:
+        weight = state.get(f"block{index}.conv0.1.0.weight")
+        if weight is None or weight.ndim != 4:
+            raise EmavfiError(
+                f"Practical-RIFE checkpoint without a 4-d block{index}.conv0.1.0.weight"
+            )
+        widths.append(int(weight.shape[0]))
+    return {"widths": widths}
+
+
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """A ready model (eval mode, on ``device``, ``model.spec`` set) from a name or a file.
 
     Accepts a registry name (its packaged weights; engines need none), our ``.safetensors``
-    checkpoint, or a published EMA-VFI ``.pkl`` / ``.pth`` (architecture inferred from the
-    shapes, BGR input). Missing, corrupt or mismatched files raise EmavfiError (one line).
+    checkpoint, or a published EMA-VFI or Practical-RIFE v4.25 ``.pkl`` / ``.pth`` (family told
+    by the keys, architecture inferred from the shapes, BGR input). Missing, corrupt or
+    mismatched files raise EmavfiError (one line).
     """
     text = os.fspath(name_or_path)
     path = Path(text)
@@ -248,10 +301,11 @@ def _load_registered(name: str) -> nn.Module:
     if not spec.learned:
         return create_model(name)
     if spec.weights is None:
-        raise EmavfiError(
-            f"model {name!r} has no packaged weights: pass a checkpoint file instead "
-            f"(.safetensors, or the published .pkl for {name})"
-        )
+        if spec.published:
+            hint = f"the path of its released {spec.published} (--model path/to/{spec.published})"
+        else:
+            hint = "a .safetensors checkpoint of it"
+        raise EmavfiError(f"model {name!r} has no packaged weights: pass {hint} instead")
     resource = resources.files("emavfi") / "weights" / spec.weights
     if not resource.is_file():
         raise EmavfiError(
@@ -280,21 +334,38 @@ def _load_ours(path: Path, expected_spec: str | None = None) -> nn.Module:
     return model
 
 
-def _build_checked(name: str, arch: Any, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
-    """``create_model(name, **arch)`` loaded with ``state``, once ``arch`` passed ``check_arch``
-    and a ``meta``-device build (no memory) has the file's tensor shapes."""
+def _build_checked(
+    name: str,
+    arch: Any,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    *,
+    inferred: bool = False,
+) -> nn.Module:
+    """``create_model(name, **arch)`` holding ``state``, or a one-line EmavfiError.
+
+    The one path by which a file's network is built. ``arch`` claimed by metadata is first held
+    to the registry (``check_arch``); ``inferred`` (measured from ``state``'s shapes by our own
+    code) skips that, as it can only describe what the file holds. Then the network is built on
+    the meta device (no memory; the builder's own checks run) and every key and shape of
+    ``state`` is compared with it; only then is the real network built and loaded.
+    """
     try:
-        check_arch(name, arch)
+        if not inferred:
+            check_arch(name, arch)
+        elif not isinstance(arch, dict):
+            raise EmavfiError(f"arch {_short(arch)} is not a set of keyword arguments")
         with torch.device("meta"):
-            _load_state(create_model(name, **arch), state, path, meta=True)
+            skeleton = create_model(name, **arch)
     except EmavfiError as exc:
         raise EmavfiError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
     except (TypeError, ValueError, RuntimeError) as exc:
         raise EmavfiError(
             f"{path}: arch {_short(arch)} does not build model {name!r} ({exc})"
         ) from None
+    _check_state(skeleton.state_dict(), state, name, path)
     model = create_model(name, **arch)
-    _load_state(model, state, path)
+    model.load_state_dict(state, strict=True)
     return model
 
 
@@ -322,19 +393,15 @@ def _load_published(path: Path) -> nn.Module:
         raise EmavfiError(f"{path}: not a checkpoint (no tensors in a state dict)")
     state = convert_published(raw)
     try:
-        arch = infer_published_arch(state)
+        name, arch = published_model(state)
     except EmavfiError as exc:
         raise EmavfiError(f"{path}: {exc}") from None
-    name = _closest_published(arch)
-    model = _build_checked(name, arch, state, path)
+    model = _build_checked(name, arch, state, path, inferred=True)
     exact = get_spec(name).arch == arch
     spec_name = name if exact else f"{name}-like"
     model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
     logger.info(
-        "loaded published EMA-VFI %s (width %d, depths %s)",
-        spec_name,
-        arch["width"],
-        arch["depths"],
+        "loaded published %s (%s)", spec_name, ", ".join(f"{k} {v}" for k, v in arch.items())
     )
     return model
 
@@ -344,17 +411,14 @@ def _closest_published(arch: dict[str, Any]) -> str:
     return min(_PUBLISHED_SPECS, key=lambda n: abs(get_spec(n).arch["width"] - arch["width"]))
 
 
-def _load_state(
-    model: nn.Module, state: dict[str, torch.Tensor], path: Path, meta: bool = False
+def _check_state(
+    expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], name: str, path: Path
 ) -> None:
-    """``load_state_dict(strict=True)`` with a one-line EmavfiError on any mismatch (``meta``:
-    only compare names and shapes)."""
-    expected = model.state_dict()
+    """One-line EmavfiError unless ``state`` has exactly the keys and shapes of ``expected``."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
-        name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
         problems = [
             f"{label} {len(keys)} (e.g. {keys[0]})"
             for label, keys in (
@@ -365,8 +429,6 @@ def _load_state(
             if keys
         ]
         raise EmavfiError(f"{path}: weights do not match model {name!r}: " + "; ".join(problems))
-    if not meta:
-        model.load_state_dict(state, strict=True)
 
 
 def _is_pickle(path: Path) -> bool:

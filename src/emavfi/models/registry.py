@@ -23,7 +23,7 @@ from emavfi.errors import EmavfiError
 DEFAULT_MODEL = "ema-cpu"
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_SPEC_MODULES = ("emavfi.models.ema_vfi.specs", "emavfi.engines")
+_SPEC_MODULES = ("emavfi.models.ema_vfi.specs", "emavfi.models.rife.specs", "emavfi.engines")
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,16 @@ class ModelSpec:
     Attributes:
         name: registry name, e.g. ``ema-small``.
         builder: callable ``builder(**arch) -> nn.Module`` with the model contract
-            ``forward(img0, img1, timestep) -> (B, 3, H, W)``.
+            (``emavfi.models.contract``): ``forward(img0, img1, timestep) -> (B, 3, H, W)``.
         arch: keyword arguments for ``builder`` (saved in checkpoints to rebuild the model).
         weights: file name inside ``emavfi/weights`` of packaged weights, or None.
         sha256: expected hash of the packaged weights file, or None.
-        pad_multiple: inputs are padded so that H and W are multiples of this.
+        published: file name of the authors' released checkpoint, which loads by path (named
+            in the error when the model is asked for by name without packaged weights).
+        pad_multiple: inputs are padded so that H and W are multiples of this at flow scale 1;
+            a model that takes ``flow_scale`` gets ``pad_multiple / flow_scale`` (rounded up).
+        flow_scales: the ``flow_scale`` values (``--scale``) the network takes; None: any in
+            (0, 1].
         channel_order: ``"RGB"`` or ``"BGR"``: what the network was trained on.
         arbitrary_t: whether the model takes any timestep in (0, 1) (else only 0.5).
         learned: False for weight-free engines (blend, classical).
@@ -49,7 +54,9 @@ class ModelSpec:
     arch: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
     sha256: str | None = None
+    published: str | None = None
     pad_multiple: int = 1
+    flow_scales: tuple[float, ...] | None = None
     channel_order: str = "RGB"
     arbitrary_t: bool = True
     learned: bool = True
@@ -97,7 +104,9 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     spec = get_spec(name)
     unknown = set(overrides) - set(spec.arch)
     if spec.arch and unknown:
-        raise EmavfiError(f"model {name!r} has no argument(s) {sorted(unknown)}; it takes {sorted(spec.arch)}")
+        raise EmavfiError(
+            f"model {name!r} has no argument(s) {sorted(unknown)}; it takes {sorted(spec.arch)}"
+        )
     model = spec.builder(**{**spec.arch, **overrides})
     model.spec = dataclasses.replace(spec, arch={**spec.arch, **overrides})
     return model

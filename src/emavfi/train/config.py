@@ -44,6 +44,19 @@ class EarlyStopping:
 
 
 @dataclass
+class DeviceScenes:
+    """Synthetic scenes rendered on the training device (``emavfi.data.gpu_scenes``): this
+    ``fraction`` of every batch, the rest from ``sources`` (1.0: scenes only). Motions in pixels."""
+
+    fraction: float = bounded(0.0, ge=0.0, le=1.0)
+    textures: str | None = None
+    max_layers: int = bounded(4, ge=0, le=8)
+    max_motion: float = bounded(64.0, ge=0.0)
+    static_fraction: float = bounded(0.15, ge=0.0, le=1.0)
+    max_deform: float = bounded(10.0, ge=0.0)
+
+
+@dataclass
 class TrainConfig:
     """Every training setting; see config/train_config.yaml for each key's meaning."""
 
@@ -96,11 +109,17 @@ class TrainConfig:
     grad_checkpointing: bool = False
     device: str = "auto"
     max_minutes: float | None = bounded(None, gt=0.0)
+    schedule_minutes: float | None = bounded(None, gt=0.0)
     max_nonfinite: int = bounded(5, ge=1)
     # --- extra losses ---
     laplacian_weight: float = bounded(0.5, ge=0.0)
     flow_weight: float = bounded(0.01, ge=0.0)
-    flow_teacher: Literal["dis", "dis-fast", "none"] = "dis"
+    flow_teacher: Literal["dis", "dis-fast", "rife", "none"] = "dis"
+    teacher_weights: str | None = None
+    teacher_sigma: float = bounded(0.04, gt=0.0)
+    teacher_free_t: float = bounded(0.0, ge=0.0, le=1.0)
+    mask_weight: float = bounded(0.0, ge=0.0)
+    device_scenes: DeviceScenes = field(default_factory=DeviceScenes)
     vgg_weights_path: str | None = None
     # --- logging and outputs ---
     log_interval: int = bounded(20, ge=1)
@@ -118,6 +137,10 @@ class TrainConfig:
                 "config key 'best_model_path': the best model is saved in our safetensors format, "
                 f"so the name must end in .safetensors (got {self.best_model_path!r})"
             )
+        if self.flow_teacher == "rife" and not self.teacher_weights:
+            raise EmavfiError("config key 'teacher_weights': flow_teacher rife needs the teacher's checkpoint (e.g. flownet.pkl)")
+        if self.device_scenes.fraction > 0 and not self.device_scenes.textures:
+            raise EmavfiError("config key 'device_scenes.textures': a folder of texture images is needed")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise EmavfiError(f"config key 'device': expected auto, cpu or cuda[:N], got {self.device!r}")
 

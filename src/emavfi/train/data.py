@@ -62,6 +62,8 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     )
     if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
         return dataset
+    if cfg.flow_teacher == "rife":  # zero flows here; the device teacher (loop) fills them
+        return with_teacher(dataset, preset=None)
     return with_teacher(dataset, preset="fast" if cfg.flow_teacher == "dis-fast" else "medium")
 
 
@@ -89,8 +91,9 @@ def _source_dict(source: SourceSpec) -> dict:
     return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
-def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int) -> DataLoader:
-    """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank)."""
+def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int, batch_size: int | None = None) -> DataLoader:
+    """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank); ``batch_size``
+    defaults to the config's (less when device scenes fill part of each batch)."""
     generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
     iterable = isinstance(dataset, IterableDataset)
     sampler = None
@@ -103,7 +106,7 @@ def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int)
     workers = cfg.workers
     return DataLoader(
         dataset,
-        batch_size=cfg.batch_size,
+        batch_size=batch_size or cfg.batch_size,
         shuffle=not iterable and sampler is None,
         sampler=sampler,
         num_workers=workers,
@@ -113,6 +116,52 @@ def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int)
         prefetch_factor=4 if workers and cuda else None,
         collate_fn=collate_samples,
     )
+
+
+def loader_batch_size(cfg: TrainConfig) -> int:
+    """Samples per batch that come from the DataLoader (the rest are device scenes)."""
+    fraction = cfg.device_scenes.fraction
+    if fraction >= 1.0:
+        return 0
+    return max(1, round(cfg.batch_size * (1.0 - fraction))) if fraction > 0 else cfg.batch_size
+
+
+def build_device_scenes(cfg: TrainConfig, device: torch.device, seed: int):
+    """The ``SceneGenerator`` of ``device_scenes`` on ``device``, or None when off."""
+    options = cfg.device_scenes
+    if options.fraction <= 0:
+        return None
+    from emavfi.data.gpu_scenes import SceneGenerator, SceneOptions, load_textures
+
+    if not Path(options.textures).is_dir():
+        raise EmavfiError(f"config key 'device_scenes.textures': no folder {options.textures}")
+    scene_options = SceneOptions(max_layers=options.max_layers, max_motion=options.max_motion,
+                                 static_fraction=options.static_fraction, max_deform=options.max_deform)
+    return SceneGenerator(load_textures(options.textures, device), scene_options, seed=seed)
+
+
+def build_device_teacher(cfg: TrainConfig, device: torch.device, seed: int):
+    """The ``RifeTeacher`` of ``flow_teacher: rife`` on ``device``, or None."""
+    if cfg.flow_teacher != "rife":
+        return None
+    from emavfi.train.teacher import RifeTeacher
+
+    return RifeTeacher.from_file(cfg.teacher_weights, device, sigma=cfg.teacher_sigma, free_t=cfg.teacher_free_t, seed=seed)
+
+
+def concat_batches(first: dict, second: dict) -> dict:
+    """Samples of ``second`` appended to ``first`` (keys of ``second``; ``first`` may be empty)."""
+    if not first:
+        return second
+    batch_size = len(second["img0"])
+    merged = {}
+    for key, value in second.items():
+        if key not in first:
+            raise EmavfiError(f"training batch: the data sources give no {key!r} for device scenes to join")
+        merged[key] = torch.cat((first[key].to(value.dtype), value))
+    if "name" in first:
+        merged["name"] = list(first["name"]) + ["device-scene"] * batch_size
+    return merged
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:

@@ -88,13 +88,25 @@ class Trainer:
         self.run_dir = Path(cfg.checkpoint_path)
         self.last_path = self.run_dir / "last.pt"
         seed_everything(cfg.seed + info.rank)
-        self.dataset = train_data.build_train_dataset(cfg, seed=cfg.seed + 1000 * info.rank)
+        self.scenes = train_data.build_device_scenes(
+            cfg, self.device, seed=cfg.seed + 1000 * info.rank
+        )
+        self.loader_batch = train_data.loader_batch_size(cfg)
+        self.dataset = (
+            train_data.build_train_dataset(cfg, seed=cfg.seed + 1000 * info.rank)
+            if self.loader_batch
+            else None
+        )
+        self.teacher = train_data.build_device_teacher(
+            cfg, self.device, seed=cfg.seed + 1000 * info.rank
+        )
         self.model = build_model(cfg).to(self.device)
         self.eval_model = build_model(cfg).to(self.device).eval().requires_grad_(False)
         self.spec = self.model.spec
         self._check_crop()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            torch.set_float32_matmul_precision("high")  # TF32 matmuls (convolutions use it already)
             self.model.to(memory_format=torch.channels_last)
         if cfg.grad_checkpointing:
             enable_grad_checkpointing(self.model)
@@ -107,7 +119,12 @@ class Trainer:
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = self.steps_per_epoch * cfg.num_epochs
         self.optimizer = make_optimizer(self.model, cfg)
-        self.scheduler = make_scheduler(self.optimizer, cfg, self.total_steps)
+        self.step = 0
+        self.train_seconds_before = 0.0  # training time of earlier runs of this checkpoint (resume)
+        self.run_steps_start = 0
+        self.scheduler = make_scheduler(
+            self.optimizer, cfg, self._scheduled_steps if cfg.schedule_minutes else self.total_steps
+        )
         self.autocast_dtype = _autocast_dtype(cfg.precision, self.device)
         self.scaler = (
             torch.amp.GradScaler(self.device.type, init_scale=2.0**10)
@@ -135,10 +152,10 @@ class Trainer:
     def _steps_per_epoch(self) -> int:
         if self.cfg.steps_per_epoch:
             return self.cfg.steps_per_epoch
-        if isinstance(self.dataset, torch.utils.data.IterableDataset):
+        if self.dataset is None or isinstance(self.dataset, torch.utils.data.IterableDataset):
             logger.info("infinite training source: steps_per_epoch not set, using 1000")
             return 1000
-        steps = len(self.dataset) // (self.cfg.batch_size * self.info.world_size)
+        steps = len(self.dataset) // (self.loader_batch * self.info.world_size)
         if steps < 1:
             raise EmavfiError(
                 f"only {len(self.dataset)} training samples: fewer than batch_size x processes"
@@ -156,10 +173,21 @@ class Trainer:
             items = train_data.val_items_from_dataset(held_out, self.cfg.val_max_items)
         return items
 
+    def _scheduled_steps(self) -> int:
+        """``schedule_minutes``: the step count at which the cosine ends, projected from this run's
+        speed so that it ends when the training time of all runs together reaches the budget."""
+        elapsed = time.monotonic() - self.start_time
+        done = self.step - self.run_steps_start
+        if done < 20 or elapsed <= 0:
+            return max(self.total_steps, self.step + 1)
+        remaining = self.cfg.schedule_minutes * 60.0 - self.train_seconds_before - elapsed
+        return max(self.step + 1, int(self.step + done / elapsed * max(remaining, 0.0)))
+
     # ----- the run -----
     def run(self, resume: bool) -> TrainResult:
         if resume:
             self._load_resume()
+        self.run_steps_start = self.step
         self.outputs.write_config(to_dict(self.cfg))
         if self.cfg.max_minutes is not None:
             self.val_seconds = self._budget_validation()
@@ -210,7 +238,7 @@ class Trainer:
             if self.step % self.cfg.log_interval == 0:
                 self._log(meter, bar)
             if self.cfg.sample_interval and self.step % self.cfg.sample_interval == 0:
-                self.outputs.sample_grid(batch, self._last_pred, self.step)
+                self.outputs.sample_grid(self._last_batch, self._last_pred, self.step)
             if self.cfg.checkpoint_interval and self.step % self.cfg.checkpoint_interval == 0:
                 self.save_resume()
             if (
@@ -219,7 +247,7 @@ class Trainer:
                 and self._validate()
             ):
                 return "early stopping"
-        self.outputs.sample_grid(batch, self._last_pred, self.step)
+        self.outputs.sample_grid(self._last_batch, self._last_pred, self.step)
         self._report_skipped()
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
         stop = self._validate()
@@ -230,7 +258,11 @@ class Trainer:
         """Batches of the current epoch, fast-forwarded past ``step_in_epoch`` on resume."""
         saved_rng = rng_state() if self.step_in_epoch else None
         seed_everything(train_data.epoch_seed(self.cfg.seed, self.epoch, self.info.rank))
-        loader = train_data.build_loader(self.dataset, self.cfg, self.info, self.epoch)
+        if self.dataset is None:  # device scenes only
+            return _repeat({})
+        loader = train_data.build_loader(
+            self.dataset, self.cfg, self.info, self.epoch, self.loader_batch
+        )
         batches = _cycle(loader)
         if saved_rng is not None:
             logger.info("resuming: skipping %d batches of epoch %d", self.step_in_epoch, self.epoch)
@@ -245,6 +277,7 @@ class Trainer:
             k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
             for k, v in batch.items()
         }
+        batch = self._device_samples(batch)
         img0, img1, timesteps = _flatten_targets(batch)
         with self._autocast():
             output = self.ddp_model(img0, img1, timesteps, return_aux=True)
@@ -263,9 +296,24 @@ class Trainer:
         self._apply_update(finite, loss)
         self.step += 1
         self.step_in_epoch += 1
-        self._last_pred = output.pred
+        self._last_pred, self._last_batch = output.pred, batch
         if finite:
             meter.add(loss, terms, output.pred, batch["targets"].flatten(0, 1), len(img0))
+
+    def _device_samples(self, batch: dict) -> dict:
+        """Adds the scenes rendered on the device to the loader's batch, then runs the device
+        teacher (both optional, see ``device_scenes`` and ``flow_teacher: rife``)."""
+        if self.scenes is not None:
+            count = self.cfg.batch_size - self.loader_batch
+            crop = tuple(self.cfg.crop_size)
+            batch = (
+                train_data.concat_batches(batch, self.scenes.sample(count, crop))
+                if count
+                else batch
+            )
+        if self.teacher is not None:
+            batch = self.teacher.apply(batch)
+        return batch
 
     def _apply_update(self, finite: bool, loss: Tensor) -> None:
         if self.scaler is not None:
@@ -309,8 +357,11 @@ class Trainer:
         budget (one warning if that is fewer). Returns the expected seconds of a validation."""
         if not self.val_items:
             return 0.0
+        model = self.eval_weights()
+        # warm-up first (cuDNN autotuning, lazy allocations), so that the timing is steady-state
+        validate_psnr(model, self.val_items[:1], self.device, self.spec.pad_multiple)
         started = time.monotonic()
-        validate_psnr(self.eval_weights(), self.val_items[:1], self.device, self.spec.pad_multiple)
+        validate_psnr(model, self.val_items[:1], self.device, self.spec.pad_multiple)
         per_item = max(time.monotonic() - started, 1e-6)
         fitting = max(1, int(VAL_BUDGET_SHARE * self.cfg.max_minutes * 60.0 / per_item))
         if fitting < len(self.val_items):
@@ -408,6 +459,7 @@ class Trainer:
                 "bad_validations": self.bad_validations,
                 "rng": rng_state(),
                 "model_name": self.cfg.model,
+                "train_seconds": self.train_seconds_before + time.monotonic() - self.start_time,
             }
             atomic_torch_save(state, self.last_path)
         barrier(self.info)
@@ -431,6 +483,7 @@ class Trainer:
             state["step_in_epoch"],
         )
         self.best_psnr, self.bad_validations = state["best_psnr"], state["bad_validations"]
+        self.train_seconds_before = float(state.get("train_seconds", 0.0))
         set_rng_state(state["rng"])
         logger.info("resumed from %s at step %d (epoch %d)", self.last_path, self.step, self.epoch)
 
@@ -506,6 +559,11 @@ def _skipped_samples(dataset) -> int:
     return 0
 
 
+def _repeat(value):
+    while True:
+        yield value
+
+
 def _cycle(loader):
     while True:
         yielded = False
@@ -535,6 +593,7 @@ def _loss_weights(cfg: TrainConfig) -> LossWeights:
         temporal=cfg.temporal_weight,
         laplacian=cfg.laplacian_weight,
         flow=cfg.flow_weight,
+        mask=cfg.mask_weight,
         gradient_order=cfg.gradient_order,
         temporal_alpha=cfg.temporal_alpha,
     )

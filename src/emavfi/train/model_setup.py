@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -88,9 +89,15 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
-    """``LambdaLR`` with ``lr_factor`` (warm-up shortened to a tenth of a short run)."""
-    warmup = min(cfg.warmup_steps, max(0, total_steps // 10)) if total_steps < 10 * cfg.warmup_steps else cfg.warmup_steps
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int | Callable[[], int]):
+    """``LambdaLR`` with ``lr_factor`` (warm-up shortened to a tenth of a short run).
+
+    ``total_steps`` may be a callable read at every step: a time-budgeted run (``schedule_minutes``)
+    projects its total from the measured speed.
+    """
+    total = total_steps if callable(total_steps) else (lambda: total_steps)
+    first = total()
+    warmup = min(cfg.warmup_steps, max(0, first // 10)) if first < 10 * cfg.warmup_steps else cfg.warmup_steps
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, warmup, total_steps, cfg.min_lr_ratio)
+        optimizer, lambda step: lr_factor(step, warmup, total(), cfg.min_lr_ratio)
     )

@@ -63,6 +63,9 @@ class VideoOptions:
     progress: bool = True
     overwrite: bool = False
     allow_truncated: bool = False
+    # Called as on_progress(done, total) at the start and after each output frame; raising from it
+    # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
+    on_progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -207,7 +210,7 @@ def _run(
     info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions
 ) -> dict[str, int]:
     """The main loop over decoded frames; returns counters."""
-    progress = _Progress(_total(info, timeline, options), options.progress)
+    progress = _Progress(_total(info, timeline, options), options.progress, options.on_progress)
     batcher = _Batcher(interpolator, options.batch_size, lambda item: progress.emit(writer, item))
     detector = (
         SceneCutDetector(options.scene_threshold, float(info.rate))
@@ -259,9 +262,10 @@ def _output_times(timeline: Timeline, intervals: list[tuple[Fraction, Fraction]]
 
 class _Progress:
     """tqdm bar of output frames; the time left is shown once a few frames are done (the first
-    ones include the model's warm-up, so an early estimate is far off)."""
+    ones include the model's warm-up, so an early estimate is far off). ``report(done, total)``
+    (``VideoOptions.on_progress``) is called at the start and after each frame written."""
 
-    def __init__(self, total: int, enabled: bool):
+    def __init__(self, total: int, enabled: bool, report: Callable[[int, int], None] | None = None):
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -271,12 +275,17 @@ class _Progress:
             dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]",
         )
+        self.total, self.done = total, 0
+        self.report = report or (lambda done, total: None)
+        self.report(self.done, self.total)
 
     def emit(self, writer, item) -> None:
         writer.put(item)
         self.bar.update(1)
         if self.bar.n == ETA_AFTER:
             self.bar.bar_format = None  # tqdm's default: with the time left
+        self.done += 1
+        self.report(self.done, self.total)
 
     def close(self) -> None:
         self.bar.close()

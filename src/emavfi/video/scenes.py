@@ -33,18 +33,25 @@ class SceneCutDetector:
     Args:
         threshold: ContentDetector's threshold (higher: fewer cuts).
         fps: the input's rate (PySceneDetect's timecodes need one).
-        min_scene_len: shortest scene reported, in frames. 0 (interpolation) disables the
-            flash filter, so a cut is reported on the frame it happens (the filter would delay
-            or merge reports, which streaming cannot wait for); training data uses 3.
+        min_scene_len: shortest scene reported, in frames. The default 0 (interpolation)
+            disables PySceneDetect's flash filter, so a cut is reported on the frame it happens
+            (the filter would delay or merge reports, which streaming cannot wait for); training
+            data uses 3.
+        width: frames wider than this are shrunk to it before detection.
     """
 
     def __init__(
-        self, threshold: float = DEFAULT_CUT_THRESHOLD, fps: float = 25.0, min_scene_len: int = 0
+        self,
+        threshold: float = DEFAULT_CUT_THRESHOLD,
+        fps: float = 25.0,
+        min_scene_len: int = 0,
+        width: int = ANALYSIS_WIDTH,
     ):
         import scenedetect
         from scenedetect.detectors import ContentDetector
 
         self._detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
+        self._width = width
         self._timecode = getattr(scenedetect, "FrameTimecode", None)
         self._new_api = (
             int(scenedetect.__version__.split(".")[1]) >= 7 or scenedetect.__version__[0] != "0"
@@ -54,7 +61,7 @@ class SceneCutDetector:
 
     def is_cut(self, rgb: np.ndarray) -> bool:
         """``rgb``: (H, W, 3) uint8 RGB, the next frame. True if a cut lies before it."""
-        bgr = np.ascontiguousarray(_small(rgb)[..., ::-1])
+        bgr = np.ascontiguousarray(_small(rgb, self._width)[..., ::-1])
         position = self._timecode(self._count, self._fps) if self._new_api else self._count
         cuts = self._detector.process_frame(position, bgr)
         self._count += 1

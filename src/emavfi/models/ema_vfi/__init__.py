@@ -1,5 +1,5 @@
 """EMA-VFI: the network (``EMAVFI``) and its parts; specs are registered in ``specs``."""
 
-from emavfi.models.ema_vfi.net import EMAVFI, InterpolationOutput, PairFeatures
+from emavfi.models.ema_vfi.net import EMAVFI, PairFeatures
 
-__all__ = ["EMAVFI", "InterpolationOutput", "PairFeatures"]
+__all__ = ["EMAVFI", "PairFeatures"]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.ema_vfi.warp import backward_warp
+from emavfi.models.contract import backward_warp
 
 
 def conv_prelu(in_dim: int, out_dim: int, stride: int = 1) -> nn.Sequential:

@@ -15,39 +15,27 @@ after ``convert_published`` strips the ``module.`` prefix.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models.contract import (
+    InterpolationOutput,
+    backward_warp,
+    resize_flow,
+    timestep_tensor,
+)
 from emavfi.models.ema_vfi.feature_extractor import MotionFormer
 from emavfi.models.ema_vfi.flow_estimation import FlowHead, estimate_flow
 from emavfi.models.ema_vfi.fusion import DeformableFusion
 from emavfi.models.ema_vfi.refine import RefineUNet
-from emavfi.models.ema_vfi.warp import backward_warp, flow_pyramid
+from emavfi.models.ema_vfi.warp import flow_pyramid
 
 FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
 REFINE_MULTIPLE = 32  # the refinement U-Net's (five stride-2 stages)
-
-
-@dataclass
-class InterpolationOutput:
-    """Everything the training losses supervise; shapes for a batch of B frames H x W.
-
-    pred (B, 3, H, W) in [0, 1]; flow (B, 4, H, W) in pixels (t->img0, t->img1); mask
-    (B, 1, H, W) = sigmoid fusion weight of warped img0; merged (B, 3, H, W) the blended warped
-    frames before refinement; flow_stages / merged_stages one (B, 4|3, H, W) per head, coarse
-    to fine (the last equals flow / merged).
-    """
-
-    pred: torch.Tensor
-    flow: torch.Tensor
-    mask: torch.Tensor
-    merged: torch.Tensor
-    flow_stages: list[torch.Tensor]
-    merged_stages: list[torch.Tensor] = field(default_factory=list)
 
 
 @dataclass
@@ -115,8 +103,8 @@ class EMAVFI(nn.Module):
         self.block = nn.ModuleList(
             [
                 FlowHead(head_dims[0], scale=16, hidden_dim=4 * width, image_dim=6)
-            if flow_init == "none"
-            else nn.Identity(),
+                if flow_init == "none"
+                else nn.Identity(),
                 FlowHead(head_dims[1], scale=8, hidden_dim=4 * width, image_dim=17),
             ]
         )
@@ -143,7 +131,8 @@ class EMAVFI(nn.Module):
         height, width = img0.shape[2:]
         multiple = REFINE_MULTIPLE if refine_at_scale else FLOW_MULTIPLE
         size = tuple(
-            max(multiple, round(side * flow_scale / multiple) * multiple) for side in (height, width)
+            max(multiple, round(side * flow_scale / multiple) * multiple)
+            for side in (height, width)
         )
         small = F.interpolate(
             torch.cat([img0, img1], 1), size=size, mode="bilinear", align_corners=False
@@ -151,14 +140,18 @@ class EMAVFI(nn.Module):
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
         appearance = small_appearance if refine_at_scale else self.feature_bone(img0, img1)[0]
-        return self._with_dis(PairFeatures(appearance, small_appearance, small_motion, small0, small1))
+        return self._with_dis(
+            PairFeatures(appearance, small_appearance, small_motion, small0, small1)
+        )
 
     def _with_dis(self, features: PairFeatures) -> PairFeatures:
         """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
         if self.flow_init == "dis":
             from emavfi.engines.classical import ClassicalEngine
 
-            features.dis_pairs = ClassicalEngine().pair_flows(features.flow_img0, features.flow_img1)
+            features.dis_pairs = ClassicalEngine().pair_flows(
+                features.flow_img0, features.flow_img1
+            )
         return features
 
     def decode(
@@ -170,8 +163,7 @@ class EMAVFI(nn.Module):
         return_aux: bool = False,
     ) -> torch.Tensor | InterpolationOutput:
         """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features."""
-        batch = img0.shape[0]
-        t = _timestep_tensor(timestep, batch, img0)
+        t = timestep_tensor(timestep, img0)
         initial = None
         if self.flow_init == "dis":
             from emavfi.engines.classical import ClassicalEngine
@@ -199,7 +191,7 @@ class EMAVFI(nn.Module):
             )
             residual = _upscale(small_residual, full_size)
         if features.flow_img0.shape[2:] != full_size:
-            flows = [_upscale_flow(flow, full_size) for flow in flows]
+            flows = [resize_flow(flow, full_size) for flow in flows]
             masks = [_upscale(mask, full_size) for mask in masks]
         flow, mask = flows[-1], masks[-1]
         warped0 = backward_warp(img0, flow[:, :2])
@@ -215,7 +207,14 @@ class EMAVFI(nn.Module):
             _blend(img0, img1, stage_flow, stage_mask)
             for stage_flow, stage_mask in zip(flows[:-1], masks[:-1])
         ] + [merged]
-        return InterpolationOutput(pred, flow, weight0, merged, flows, merged_stages)
+        return InterpolationOutput(
+            pred=pred,
+            merged=merged,
+            flow=flow,
+            mask=weight0,
+            flow_stages=flows,
+            merged_stages=merged_stages,
+        )
 
     def _refine(self, img0, img1, warped0, warped1, flow, mask, appearance) -> torch.Tensor:
         """The U-Net's residual (B, 3, H, W) in [-1, 1]."""
@@ -256,23 +255,6 @@ def _blend(img0, img1, flow, mask_logit) -> torch.Tensor:
 
 def _upscale(x: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-
-
-def _upscale_flow(flow: torch.Tensor, size) -> torch.Tensor:
-    """Resize a (B, 4, h, w) flow to ``size``, scaling x and y values by the size ratios."""
-    ratio_y, ratio_x = size[0] / flow.shape[2], size[1] / flow.shape[3]
-    scale = flow.new_tensor([ratio_x, ratio_y, ratio_x, ratio_y]).view(1, 4, 1, 1)
-    return _upscale(flow, size) * scale
-
-
-def _timestep_tensor(timestep: float | torch.Tensor, batch: int, like: torch.Tensor):
-    """A float, 0-d, (B,) or (B, 1, 1, 1) timestep as a (B, 1, 1, 1) tensor like ``like``."""
-    t = torch.as_tensor(timestep, dtype=like.dtype, device=like.device)
-    if t.numel() == 1:
-        return t.reshape(1, 1, 1, 1).expand(batch, 1, 1, 1)
-    if t.numel() != batch:
-        raise ValueError(f"timestep has {t.numel()} values for a batch of {batch}")
-    return t.reshape(batch, 1, 1, 1)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -1,0 +1,99 @@
+"""The model contract: what every network family and weight-free engine shares.
+
+``forward(img0, img1, timestep, return_aux=False, ...)`` takes two (B, 3, H, W) frames in [0, 1]
+and a timestep (float, (B,) or (B, 1, 1, 1), in (0, 1)) and returns the (B, 3, H, W) frame, or
+with ``return_aux=True`` an ``InterpolationOutput``. A model that can estimate motion on smaller
+frames takes ``flow_scale`` (the Interpolator passes ``--scale`` as it).
+
+Flows are (B, 4, H, W) in pixels, channels 0-1 from time t to img0, 2-3 from t to img1; they are
+applied with ``backward_warp``. This module imports nothing from the package: model families
+(``ema_vfi``, ``rife``), engines and losses import it, never each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class InterpolationOutput:
+    """A model's frame and what the training losses supervise, for a batch of B frames H x W.
+
+    pred (B, 3, H, W) in [0, 1]; merged (B, 3, H, W) the blended warped frames before any
+    refinement (an engine without refinement: ``pred``); flow (B, 4, H, W) in pixels and mask
+    (B, 1, H, W) = the blending weight of warped img0 in [0, 1], None for a model without
+    motion (``blend``); flow_stages / merged_stages one (B, 4|3, H, W) per estimation stage,
+    coarse to fine, the last being ``flow`` / ``merged`` (left empty: just those).
+    """
+
+    pred: torch.Tensor
+    merged: torch.Tensor
+    flow: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    flow_stages: list[torch.Tensor] = field(default_factory=list)
+    merged_stages: list[torch.Tensor] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.merged_stages:
+            self.merged_stages = [self.merged]
+        if not self.flow_stages and self.flow is not None:
+            self.flow_stages = [self.flow]
+
+
+def timestep_tensor(timestep: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A float, 0-d, (B,) or (B, 1, 1, 1) timestep as (B, 1, 1, 1) on ``like``'s device and dtype.
+
+    B is ``like.shape[0]``; a tensor with another number of values raises ValueError.
+    """
+    batch = like.shape[0]
+    t = torch.as_tensor(timestep, dtype=like.dtype, device=like.device)
+    if t.numel() == 1:
+        return t.reshape(1, 1, 1, 1).expand(batch, 1, 1, 1)
+    if t.numel() != batch:
+        raise ValueError(f"timestep has {t.numel()} values for a batch of {batch}")
+    return t.reshape(batch, 1, 1, 1)
+
+
+def timestep_plane(timestep: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The timestep as a (B, 1, H, W) input plane for ``like`` (B, C, H, W)."""
+    batch, _, height, width = like.shape
+    return timestep_tensor(timestep, like).expand(batch, 1, height, width)
+
+
+def backward_warp(source: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Warp ``source`` (B, C, H, W) with ``flow`` (B, 2, H, W) in pixels; returns (B, C, H, W).
+
+    Channel 0 of the flow is x (width), channel 1 is y: the output pixel ``(x, y)`` takes its
+    value from ``source(x + flow_x, y + flow_y)``, bilinearly, with border replication outside
+    the frame (as the published EMA-VFI and RIFE networks). The result has the dtype of
+    ``source``; the sampling grid is built in float32 even under fp16 autocast (pixel
+    coordinates above 2048 lose precision in fp16). No grid is cached: ``linspace`` is cheap
+    and a cache keyed by shape would grow without bound.
+    """
+    height, width = flow.shape[2:]
+    flow = flow.float()
+    with torch.autocast(device_type=flow.device.type, enabled=False):
+        base_x = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width)
+        base_y = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1)
+        # align_corners=True: -1 and 1 are the centres of the first and last pixels.
+        grid_x = base_x + flow[:, 0] / ((source.shape[3] - 1.0) / 2.0)
+        grid_y = base_y + flow[:, 1] / ((source.shape[2] - 1.0) / 2.0)
+        grid = torch.stack((grid_x, grid_y), dim=3)
+        warped = F.grid_sample(
+            source.float(), grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+    return warped.to(source.dtype)
+
+
+def resize_flow(flow: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize a (B, 4, h, w) flow to ``size`` (H, W), scaling x and y values by the size ratios."""
+    if tuple(flow.shape[-2:]) == tuple(size):
+        return flow
+    ratio_y, ratio_x = size[0] / flow.shape[2], size[1] / flow.shape[3]
+    scale = flow.new_tensor([ratio_x, ratio_y, ratio_x, ratio_y]).view(1, 4, 1, 1)
+    resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
+    return resized * scale

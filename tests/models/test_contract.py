@@ -1,0 +1,102 @@
+"""The model contract: every registered model and engine honours it; its helpers do what they say."""
+
+import pytest
+import torch
+
+from emavfi.errors import EmavfiError
+from emavfi.models.checkpoints import load_model
+from emavfi.models.contract import (
+    InterpolationOutput,
+    backward_warp,
+    resize_flow,
+    timestep_plane,
+    timestep_tensor,
+)
+from emavfi.models.registry import create_model, get_spec, list_models
+
+# Arch overrides that make each family tiny (only those a spec takes are used).
+TINY = {"width": 4, "depths": [1, 1, 1, 2, 2], "widths": [8, 8, 8, 8, 8]}
+
+
+def _tiny(name: str):
+    spec_arch = get_spec(name).arch
+    return create_model(name, **{k: v for k, v in TINY.items() if k in spec_arch}).eval()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_follows_the_contract(name):
+    torch.manual_seed(0)
+    model = _tiny(name)
+    multiple = get_spec(name).pad_multiple
+    height, width = 2 * max(multiple, 32), 3 * max(multiple, 32)
+    generator = torch.Generator().manual_seed(0)
+    img0, img1 = (torch.rand(2, 3, height, width, generator=generator) for _ in range(2))
+    with torch.no_grad():
+        pred = model(img0, img1, 0.5)
+        out = model(img0, img1, torch.tensor([0.3, 0.7]), return_aux=True)
+    assert pred.shape == img0.shape and 0 <= pred.min() and pred.max() <= 1
+    assert isinstance(out, InterpolationOutput)
+    assert out.pred.shape == out.merged.shape == img0.shape
+    assert out.merged_stages[-1].shape == img0.shape
+    if get_spec(name).learned or out.flow is not None:
+        assert out.flow.shape == (2, 4, height, width) and out.mask.shape == (2, 1, height, width)
+        assert out.flow_stages[-1] is out.flow
+        assert ((out.mask >= 0) & (out.mask <= 1)).all()
+    if get_spec(name).learned:
+        assert len(out.flow_stages) == len(out.merged_stages) >= 2
+        assert torch.allclose(out.merged_stages[-1], out.merged)
+        assert ((out.mask > 0) & (out.mask < 1)).all()
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in list_models(learned=True) if get_spec(n).weights is None]
+)
+def test_models_without_packaged_weights_say_what_to_pass(name):
+    with pytest.raises(EmavfiError) as info:
+        load_model(name)
+    message = str(info.value)
+    assert "no packaged weights" in message and "\n" not in message
+    published = get_spec(name).published
+    assert (published or ".safetensors") in message
+
+
+def test_output_stages_default_to_the_final_ones():
+    pred, flow = torch.rand(1, 3, 4, 4), torch.rand(1, 4, 4, 4)
+    out = InterpolationOutput(pred=pred, merged=pred * 0.5, flow=flow)
+    assert out.flow_stages == [flow] and len(out.merged_stages) == 1
+    assert torch.equal(out.merged_stages[0], pred * 0.5)
+    assert InterpolationOutput(pred=pred, merged=pred).flow_stages == []
+
+
+def test_timestep_tensor_and_plane():
+    like = torch.zeros(3, 2, 5, 7, dtype=torch.float64)
+    assert timestep_tensor(0.25, like).shape == (3, 1, 1, 1)
+    assert timestep_tensor(0.25, like).dtype == torch.float64
+    per_item = timestep_tensor(torch.tensor([0.1, 0.2, 0.3]), like)
+    assert per_item.flatten().tolist() == pytest.approx([0.1, 0.2, 0.3])
+    plane = timestep_plane(torch.tensor([0.1, 0.2, 0.3]), like)
+    assert plane.shape == (3, 1, 5, 7) and plane[2].unique().item() == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="3 values for a batch of 2"):
+        timestep_tensor(torch.tensor([0.1, 0.2, 0.3]), like[:2])
+
+
+def test_resize_flow_scales_values_with_the_size():
+    flow = torch.ones(1, 4, 8, 16)
+    flow[:, 1::2] = 2.0  # y components
+    resized = resize_flow(flow, (16, 48))
+    assert resized.shape == (1, 4, 16, 48)
+    assert torch.allclose(resized[:, 0::2], torch.full_like(resized[:, 0::2], 3.0))
+    assert torch.allclose(resized[:, 1::2], torch.full_like(resized[:, 1::2], 4.0))
+    assert resize_flow(flow, (8, 16)) is flow
+
+
+def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
+    width = 4096  # coordinates this large lose their fractions in 16-bit floats
+    source = torch.arange(width, dtype=torch.float32).view(1, 1, 1, width).repeat(1, 1, 2, 1)
+    flow = torch.zeros(1, 2, 2, width)
+    flow[:, 0] = 0.5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        warped = backward_warp(source, flow)
+    assert warped.dtype == torch.float32
+    expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
+    assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
