@@ -91,7 +91,9 @@ def _source_dict(source: SourceSpec) -> dict:
     return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
-def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int, batch_size: int | None = None) -> DataLoader:
+def build_loader(
+    dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int, batch_size: int | None = None
+) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank); ``batch_size``
     defaults to the config's (less when device scenes fill part of each batch)."""
     generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
@@ -135,8 +137,12 @@ def build_device_scenes(cfg: TrainConfig, device: torch.device, seed: int):
 
     if not Path(options.textures).is_dir():
         raise EmavfiError(f"config key 'device_scenes.textures': no folder {options.textures}")
-    scene_options = SceneOptions(max_layers=options.max_layers, max_motion=options.max_motion,
-                                 static_fraction=options.static_fraction, max_deform=options.max_deform)
+    scene_options = SceneOptions(
+        max_layers=options.max_layers,
+        max_motion=options.max_motion,
+        static_fraction=options.static_fraction,
+        max_deform=options.max_deform,
+    )
     return SceneGenerator(load_textures(options.textures, device), scene_options, seed=seed)
 
 
@@ -146,7 +152,9 @@ def build_device_teacher(cfg: TrainConfig, device: torch.device, seed: int):
         return None
     from emavfi.train.teacher import RifeTeacher
 
-    return RifeTeacher.from_file(cfg.teacher_weights, device, sigma=cfg.teacher_sigma, free_t=cfg.teacher_free_t, seed=seed)
+    return RifeTeacher.from_file(
+        cfg.teacher_weights, device, sigma=cfg.teacher_sigma, free_t=cfg.teacher_free_t, seed=seed
+    )
 
 
 def concat_batches(first: dict, second: dict) -> dict:
@@ -157,7 +165,9 @@ def concat_batches(first: dict, second: dict) -> dict:
     merged = {}
     for key, value in second.items():
         if key not in first:
-            raise EmavfiError(f"training batch: the data sources give no {key!r} for device scenes to join")
+            raise EmavfiError(
+                f"training batch: the data sources give no {key!r} for device scenes to join"
+            )
         merged[key] = torch.cat((first[key].to(value.dtype), value))
     if "name" in first:
         merged["name"] = list(first["name"]) + ["device-scene"] * batch_size
