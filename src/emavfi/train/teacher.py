@@ -20,8 +20,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
-_DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+_DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
 
 
 class DISTeacher:
@@ -47,9 +50,13 @@ class DISTeacher:
         forward = self._dis.calc(source, other, None)
         backward = self._dis.calc(other, source, None)
         height, width = source.shape
-        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        grid_x, grid_y = np.meshgrid(
+            np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+        )
         map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
-        backward_at = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        backward_at = cv2.remap(
+            backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         error = np.sum((forward + backward_at) ** 2, axis=2)
         tolerance = 1.0 + 0.05 * np.sqrt(np.sum(forward**2, axis=2))
         confidence = np.exp(-error / (2.0 * tolerance**2))
@@ -138,8 +145,15 @@ class RifeTeacher:
     any t, no ground truth), weighted ``free_t_weight``.
     """
 
-    def __init__(self, network: torch.nn.Module, channel_order: str = "BGR", sigma: float = 0.04,
-                 free_t: float = 0.0, free_t_weight: float = 0.5, seed: int = 0) -> None:
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        channel_order: str = "BGR",
+        sigma: float = 0.04,
+        free_t: float = 0.0,
+        free_t_weight: float = 0.5,
+        seed: int = 0,
+    ) -> None:
         self.network = network.eval().requires_grad_(False)
         self.bgr = channel_order == "BGR"
         self.sigma, self.free_t, self.free_t_weight = sigma, free_t, free_t_weight
@@ -158,7 +172,9 @@ class RifeTeacher:
         height, width = img0.shape[-2:]
         multiple = self.network.spec.pad_multiple
         pad = (0, (-width) % multiple, 0, (-height) % multiple)
-        inputs = [torch.nn.functional.pad(flip(x.float()), pad, mode="replicate") for x in (img0, img1)]
+        inputs = [
+            torch.nn.functional.pad(flip(x.float()), pad, mode="replicate") for x in (img0, img1)
+        ]
         with torch.no_grad(), torch.autocast(img0.device.type, enabled=False):
             output = self.network(*inputs, timesteps.float(), return_aux=True)
         crop = (..., slice(0, height), slice(0, width))
@@ -183,16 +199,25 @@ class RifeTeacher:
         if self.free_t > 0:
             generator = torch.Generator(device=timesteps.device).manual_seed(self.seed)
             self.seed += 1
-            free = torch.rand(timesteps.shape, generator=generator, device=timesteps.device) < self.free_t
-            new_t = 0.05 + 0.9 * torch.rand(timesteps.shape, generator=generator, device=timesteps.device)
+            free = (
+                torch.rand(timesteps.shape, generator=generator, device=timesteps.device)
+                < self.free_t
+            )
+            new_t = 0.05 + 0.9 * torch.rand(
+                timesteps.shape, generator=generator, device=timesteps.device
+            )
             timesteps = torch.where(free, new_t, timesteps)
         pred, flow, mask = self._run(img0, img1, timesteps)
         error = (pred - targets[rows, cols]).abs().mean(1, keepdim=True)
-        error = torch.nn.functional.avg_pool2d(error, 5, stride=1, padding=2, count_include_pad=False)
+        error = torch.nn.functional.avg_pool2d(
+            error, 5, stride=1, padding=2, count_include_pad=False
+        )
         weight = torch.exp(-(error**2) / (2 * self.sigma**2))
         free_map = free.view(-1, 1, 1, 1)
         weight = torch.where(free_map, torch.full_like(weight, self.free_t_weight), weight)
-        batch["targets"][rows, cols] = torch.where(free_map, pred.clamp(0, 1).to(targets.dtype), targets[rows, cols])
+        batch["targets"][rows, cols] = torch.where(
+            free_map, pred.clamp(0, 1).to(targets.dtype), targets[rows, cols]
+        )
         batch["timesteps"] = batch["timesteps"].clone().float()
         batch["timesteps"][rows, cols] = timesteps
         batch["flow"][rows, cols] = flow.to(batch["flow"].dtype)
