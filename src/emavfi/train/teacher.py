@@ -4,8 +4,10 @@ Practical-RIFE network run on the training device (``RifeTeacher``, at the end o
 During training the target frame is known, so a classical flow method can see it: the teacher
 computes the backward flows target->img0 and target->img1 (channels as in ARCHITECTURE.md:
 ``warp(img0, flow[:2])`` is img0 seen at time t) on every sample whose ``flow_valid`` is all zero
-(sources without ground-truth flow). Its confidence is a forward-backward check: with
-``f`` = target->img0 and ``b`` = img0->target, a pixel is reliable when ``f(x) + b(x + f(x)) ~ 0``:
+(sources without ground-truth flow). Its confidence is the forward-backward check of
+``emavfi.flow.dis.consistency`` (the one the classical engine uses), with a tolerance that grows
+with the motion and zero where the flow leaves the frame: with ``f`` = target->img0 and
+``b`` = img0->target,
 
     w(x) = exp( -|f(x) + b(x + f(x))|^2 / (2 * (1 + 0.05 * |f(x)|)^2) )
 
@@ -14,17 +16,12 @@ so occlusions, where the two directions disagree, are weighted down.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
-_DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
+from emavfi.flow import dis
 
 
 class DISTeacher:
@@ -32,12 +29,12 @@ class DISTeacher:
 
     def __init__(self, preset: str = "medium") -> None:
         self.preset = preset
-        self._dis = None  # created lazily: cv2 objects do not pickle into worker processes
 
     def flows(self, img0: Tensor, img1: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """``img0``, ``img1``, ``target``: ``(3, H, W)`` RGB in [0, 1]. Returns ``flow (4, H, W)``
         in pixels (target->img0, target->img1) and ``confidence (1, H, W)`` in [0, 1]."""
-        gray_t, gray0, gray1 = (_to_gray(x) for x in (target, img0, img1))
+        frames = dis.to_numpy_frames(torch.stack((target, img0, img1)))
+        gray_t, gray0, gray1 = (dis.to_gray(frame) for frame in frames)
         flow_t0, conf0 = self._checked_flow(gray_t, gray0)
         flow_t1, conf1 = self._checked_flow(gray_t, gray1)
         flow = np.concatenate((flow_t0, flow_t1), axis=2).transpose(2, 0, 1)
@@ -45,29 +42,10 @@ class DISTeacher:
         return torch.from_numpy(np.ascontiguousarray(flow)), torch.from_numpy(confidence)
 
     def _checked_flow(self, source: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.preset])
-        forward = self._dis.calc(source, other, None)
-        backward = self._dis.calc(other, source, None)
-        height, width = source.shape
-        grid_x, grid_y = np.meshgrid(
-            np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-        )
-        map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
-        backward_at = cv2.remap(
-            backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        error = np.sum((forward + backward_at) ** 2, axis=2)
-        tolerance = 1.0 + 0.05 * np.sqrt(np.sum(forward**2, axis=2))
-        confidence = np.exp(-error / (2.0 * tolerance**2))
-        outside = (map_x < 0) | (map_x > width - 1) | (map_y < 0) | (map_y > height - 1)
-        confidence[outside] = 0.0
-        return forward.astype(np.float32), confidence.astype(np.float32)
-
-
-def _to_gray(image: Tensor) -> np.ndarray:
-    array = (image.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-    return cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
+        forward = dis.dis_flow(source, other, self.preset)
+        backward = dis.dis_flow(other, source, self.preset)
+        confidence = dis.consistency(forward, backward, sigma=1.0, relative=0.05, zero_outside=True)
+        return forward, confidence
 
 
 def add_teacher_flows(sample: dict, teacher: DISTeacher) -> dict:
