@@ -42,7 +42,9 @@ class DistInfo:
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` -> the local CUDA device if there is one, else the CPU."""
     if name == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        return (
+            torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        )
     device = torch.device(name)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
