@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
 from emavfi.flow import dis
+from emavfi.models.contract import to_channel_order
 
 
 class DISTeacher:
@@ -133,7 +134,7 @@ class RifeTeacher:
         seed: int = 0,
     ) -> None:
         self.network = network.eval().requires_grad_(False)
-        self.bgr = channel_order == "BGR"
+        self.channel_order = channel_order
         self.sigma, self.free_t, self.free_t_weight = sigma, free_t, free_t_weight
         self.seed = seed
 
@@ -146,17 +147,18 @@ class RifeTeacher:
 
     def _run(self, img0: Tensor, img1: Tensor, timesteps: Tensor):
         """The teacher's frame, flow and mask at ``timesteps``, padded (replicate) to its multiple."""
-        flip = (lambda x: x.flip(1)) if self.bgr else (lambda x: x)
+        order = self.channel_order
         height, width = img0.shape[-2:]
         multiple = self.network.spec.pad_multiple
         pad = (0, (-width) % multiple, 0, (-height) % multiple)
         inputs = [
-            torch.nn.functional.pad(flip(x.float()), pad, mode="replicate") for x in (img0, img1)
+            torch.nn.functional.pad(to_channel_order(x.float(), order), pad, mode="replicate")
+            for x in (img0, img1)
         ]
         with torch.no_grad(), torch.autocast(img0.device.type, enabled=False):
             output = self.network(*inputs, timesteps.float(), return_aux=True)
         crop = (..., slice(0, height), slice(0, width))
-        return flip(output.pred[crop]), output.flow[crop], output.mask[crop]
+        return to_channel_order(output.pred[crop], order), output.flow[crop], output.mask[crop]
 
     @torch.no_grad()
     def apply(self, batch: dict) -> dict:
