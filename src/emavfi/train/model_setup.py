@@ -3,6 +3,7 @@ weights), gradient checkpointing, AdamW with weight decay, and the warm-up + cos
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """``create_model(cfg.model, **cfg.model_overrides)`` (+ ``dropout``), optionally initialised
-    from ``cfg.init_weights`` (any file ``emavfi.models.checkpoints.load_model`` reads)."""
+    from ``cfg.init_weights`` (any file ``emavfi.models.checkpoints.load_model`` reads), whose
+    channel order it then takes: the loop feeds the network in ``model.spec.channel_order``."""
     overrides = dict(cfg.model_overrides)
     if cfg.dropout > 0:
         if "dropout" not in get_spec(cfg.model).arch:
@@ -39,6 +41,7 @@ def build_model(cfg: TrainConfig) -> nn.Module:
             raise EmavfiError(
                 f"config key 'init_weights': {cfg.init_weights} does not fit {cfg.model!r}"
             ) from None
+        model.spec = dataclasses.replace(model.spec, channel_order=source.spec.channel_order)
     return model
 
 
