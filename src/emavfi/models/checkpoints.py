@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.registry import ModelSpec, create_model, get_spec, list_models
 
 logger = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def _load_published(path: Path) -> nn.Module:
     _require_file(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+    except TORCH_LOAD_ERRORS as exc:  # any of them means "not a checkpoint"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EmavfiError(
             f"{path}: not a PyTorch checkpoint that loads safely ({reason})"
