@@ -77,7 +77,7 @@ class TrainConfig:
     temporal_alpha: float = bounded(1.0, ge=0.0)
     output_image_path: str = "output_images"
     color_jitter: ColorJitter = field(default_factory=ColorJitter)
-    crop_size: list[int] = bounded([256, 256], ge=8)
+    crop_size: tuple[int, int] = bounded((256, 256), ge=8)
     random_rotation: bool = True
     horizontal_flip: bool = True
     random_grayscale: float = bounded(0.2, ge=0.0, le=1.0)
