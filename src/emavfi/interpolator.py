@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models.contract import to_channel_order
 from emavfi.models.registry import DEFAULT_MODEL, ModelSpec, get_spec, list_models
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,8 @@ class Interpolator:
         if pad_h or pad_w:
             img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
-        if self.spec.channel_order == "BGR":
-            img0, img1 = img0.flip(1), img1.flip(1)
+        img0 = to_channel_order(img0, self.spec.channel_order)
+        img1 = to_channel_order(img1, self.spec.channel_order)
         if self._channels_last:
             img0 = img0.contiguous(memory_format=torch.channels_last)
             img1 = img1.contiguous(memory_format=torch.channels_last)
@@ -210,8 +211,7 @@ class Interpolator:
                             **self._scale_kwargs,
                         )
                     )
-        if self.spec.channel_order == "BGR":
-            preds = [p.flip(1) for p in preds]
+        preds = [to_channel_order(p, self.spec.channel_order) for p in preds]
         return [p[..., :h, :w].float() for p in preds]
 
     # -- uint8 arrays ----------------------------------------------------------------------

@@ -118,19 +118,18 @@ def test_attention_mask_cache_is_bounded_and_per_shape():
 
 
 def test_dis_flow_init_starts_from_the_classical_flow():
-    """flow_init="dis": stage 0 is the classical engine's flow and mask; the 1/16 head is not built."""
-    from emavfi.engines.classical import classical_flow
-
+    """flow_init="dis": stage 0 is the classical engine's flow; the 1/16 head is not built."""
     torch.manual_seed(0)
     model = create_model("ema-tiny", flow_init="dis").eval()
     assert not any(name.startswith("block.0.") for name, _ in model.named_parameters())
-    img0 = torch.rand(1, 3, 64, 64)
+    img0 = torch.rand(2, 3, 64, 64)
     img1 = torch.roll(img0, 3, dims=3)
+    timestep = torch.tensor([0.25, 0.6])
     with torch.no_grad():
-        out = model(img0, img1, 0.25, return_aux=True)
-    flow, _ = classical_flow(img0, img1, torch.tensor([0.25]))
+        out = model(img0, img1, timestep, return_aux=True)
+    engine = create_model("classical")(img0, img1, timestep, return_aux=True)
     assert len(out.flow_stages) == 2
-    assert torch.equal(out.flow_stages[0], flow)
-    assert out.pred.shape == (1, 3, 64, 64)
+    assert torch.equal(out.flow_stages[0], engine.flow)
+    assert out.pred.shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="flow_init"):
         create_model("ema-tiny", flow_init="raft")

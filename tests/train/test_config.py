@@ -43,7 +43,7 @@ def test_shipped_config_has_every_key_and_loads():
     cfg = load_config(TrainConfig, SHIPPED)
     assert cfg.learning_rate == pytest.approx(5e-5)
     assert cfg.color_jitter.hue == pytest.approx(0.1)
-    assert cfg.crop_size == [256, 256]
+    assert cfg.crop_size == (256, 256)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_overrides_parse_yaml_and_nest(tmp_path):
         ],
     )
     assert cfg.learning_rate == pytest.approx(1e-4)  # PyYAML reads 1e-4 as a string
-    assert cfg.crop_size == [128, 96]
+    assert cfg.crop_size == (128, 96)
     assert (cfg.color_jitter.brightness, cfg.color_jitter.hue) == (0.1, 0.05)
     assert cfg.sources[0].kind == "synthetic" and cfg.sources[0].weight == 2.0
 

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.registry import ModelSpec, create_model, get_spec, list_models
 
 logger = logging.getLogger(__name__)
@@ -375,7 +375,7 @@ def _load_published(path: Path) -> nn.Module:
         with warnings.catch_warnings():  # torch's notes on old pickles: the error below says it
             warnings.simplefilter("ignore", UserWarning)
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+    except TORCH_LOAD_ERRORS as exc:  # any of them means "not a checkpoint"
         if "Weights only load failed" in str(exc):
             if not _is_pickle(path):
                 raise EmavfiError(f"{path}: not a PyTorch checkpoint (not a pickle)") from None

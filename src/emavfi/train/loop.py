@@ -1,14 +1,16 @@
 """The training loop: AdamW, warm-up + cosine schedule, clipping, EMA, early stopping, resume.
 
 ``train(cfg, resume=False)`` runs one configuration on one CPU, one GPU or under torchrun. Each
-step: forward with ``return_aux=True`` on the ``B*K`` targets, ``TrainingLoss``, backward, clip,
-skip the update if the gradient is not finite (abort after ``max_nonfinite`` in a row), AdamW,
-schedule, EMA. Numbers are read back from the device only every ``log_interval`` steps (the one
-per-step sync is the finiteness flag, as in AMP's GradScaler). Validation PSNR (EMA weights)
-drives the best model and early stopping. ``max_minutes`` stops cleanly with a checkpoint,
-keeping time for the last validation; the validation set is cut to fit a quarter of that budget,
-and a run stopped before its first step writes no "best" model (it would be untrained). Samples
-skipped because a frame failed to decode are counted, one total per epoch.
+step: forward with ``return_aux=True`` on the ``B*K`` targets (fed in the model's channel order,
+its frames back in RGB), ``TrainingLoss``, backward, clip, skip the update if the gradient is not
+finite (abort after ``max_nonfinite`` in a row), AdamW, schedule, EMA. Numbers are read back from
+the device only every ``log_interval`` steps (the one per-step sync is the finiteness flag, as in
+AMP's GradScaler). Validation PSNR (EMA weights, measured through ``Interpolator`` and
+``emavfi.metrics`` as ``emavfi eval`` measures it) drives the best model and early stopping.
+``max_minutes`` stops cleanly with a checkpoint, keeping time for the last validation; the
+validation set is cut to fit a quarter of that budget, and a run stopped before its first step
+writes no "best" model (it would be untrained). Samples skipped because a frame failed to decode
+are counted, one total per epoch.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emavfi import metrics
 from emavfi.config import to_dict
 from emavfi.errors import EmavfiError
+from emavfi.interpolator import Interpolator, tensor_to_array
 from emavfi.losses import LossWeights, TrainingLoss, VGGPerceptualLoss
+from emavfi.models.contract import InterpolationOutput, to_channel_order
 from emavfi.train import data as train_data
 from emavfi.train.config import TrainConfig
 from emavfi.train.distributed import (
@@ -103,6 +107,8 @@ class Trainer:
         self.model = build_model(cfg).to(self.device)
         self.eval_model = build_model(cfg).to(self.device).eval().requires_grad_(False)
         self.spec = self.model.spec
+        # Validation measures the eval model the way `emavfi eval` does (padding, channel order).
+        self.validator = Interpolator(self.eval_model, device=self.device)
         self._check_crop()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -280,7 +286,7 @@ class Trainer:
         batch = self._device_samples(batch)
         img0, img1, timesteps = _flatten_targets(batch)
         with self._autocast():
-            output = self.ddp_model(img0, img1, timesteps, return_aux=True)
+            output = self._forward(img0, img1, timesteps)
             loss, terms = self.loss_fn(output, batch)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -299,6 +305,18 @@ class Trainer:
         self._last_pred, self._last_batch = output.pred, batch
         if finite:
             meter.add(loss, terms, output.pred, batch["targets"].flatten(0, 1), len(img0))
+
+    def _forward(self, img0: Tensor, img1: Tensor, timesteps: Tensor) -> InterpolationOutput:
+        """The network on RGB frames in its spec's channel order (the published BGR weights see
+        BGR, as in ``Interpolator``); the output's frames come back in RGB for the losses."""
+        order = self.spec.channel_order
+        output = self.ddp_model(
+            to_channel_order(img0, order),
+            to_channel_order(img1, order),
+            timesteps,
+            return_aux=True,
+        )
+        return output.to_channel_order(order)
 
     def _device_samples(self, batch: dict) -> dict:
         """Adds the scenes rendered on the device to the loader's batch, then runs the device
@@ -357,11 +375,11 @@ class Trainer:
         budget (one warning if that is fewer). Returns the expected seconds of a validation."""
         if not self.val_items:
             return 0.0
-        model = self.eval_weights()
+        self.eval_weights()
         # warm-up first (cuDNN autotuning, lazy allocations), so that the timing is steady-state
-        validate_psnr(model, self.val_items[:1], self.device, self.spec.pad_multiple)
+        validate_psnr(self.validator, self.val_items[:1])
         started = time.monotonic()
-        validate_psnr(model, self.val_items[:1], self.device, self.spec.pad_multiple)
+        validate_psnr(self.validator, self.val_items[:1])
         per_item = max(time.monotonic() - started, 1e-6)
         fitting = max(1, int(VAL_BUDGET_SHARE * self.cfg.max_minutes * 60.0 / per_item))
         if fitting < len(self.val_items):
@@ -415,9 +433,8 @@ class Trainer:
     def _validate(self) -> bool:
         """Validation PSNR; saves the best model; True when early stopping says stop."""
         started = time.monotonic()
-        psnr = validate_psnr(
-            self.eval_weights(), self.val_items, self.device, self.spec.pad_multiple
-        )
+        self.eval_weights()
+        psnr = validate_psnr(self.validator, self.val_items)
         self.val_seconds = time.monotonic() - started
         self.outputs.scalars({"val/psnr": psnr}, self.step)
         logger.info(
@@ -488,21 +505,15 @@ class Trainer:
         logger.info("resumed from %s at step %d (epoch %d)", self.last_path, self.step, self.epoch)
 
 
-def validate_psnr(
-    model: nn.Module, items: list[train_data.ValItem], device: torch.device, multiple: int
-) -> float:
-    """Mean PSNR (dB, 8-bit rounded prediction, whole frame) of ``model`` over ``items``."""
+def validate_psnr(interpolator: Interpolator, items: list[train_data.ValItem]) -> float:
+    """Mean PSNR (dB) over the targets of ``items``, measured as ``emavfi eval`` measures it:
+    ``interpolator`` pads, orders the channels and predicts, the frame is rounded to 8 bit
+    (``tensor_to_array``, as ``Interpolator.frames``) and ``emavfi.metrics.psnr`` scores it."""
     scores = []
     for item in items:
-        img0, img1 = item.img0.to(device), item.img1.to(device)
-        height, width = img0.shape[-2:]
-        pad = (0, (-width) % multiple, 0, (-height) % multiple)
-        padded0, padded1 = F.pad(img0, pad, mode="replicate"), F.pad(img1, pad, mode="replicate")
-        for timestep, truth in item.targets:
-            pred = model(padded0, padded1, timestep)[..., :height, :width].float()
-            pred = torch.round(pred.clamp(0, 1) * 255.0) / 255.0
-            mse = F.mse_loss(pred, truth.to(device)).item()
-            scores.append(10.0 * math.log10(1.0 / max(mse, 1e-10)))
+        preds = interpolator.interpolate(item.img0, item.img1, [t for t, _ in item.targets])
+        for pred, (_, truth) in zip(preds, item.targets):
+            scores.append(metrics.psnr(tensor_to_array(pred[0]), truth))
     return sum(scores) / max(len(scores), 1)
 
 

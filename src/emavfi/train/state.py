@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.tempfiles import remove_stale_temps, temp_path
 
 
@@ -114,7 +114,7 @@ def load_resume_checkpoint(path: Path) -> dict[str, Any]:
         raise EmavfiError(f"no checkpoint to resume from: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to fix
+    except TORCH_LOAD_ERRORS as exc:  # a damaged or foreign file is the user's to fix
         raise EmavfiError(f"cannot read checkpoint {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise EmavfiError(f"{path} is not an emavfi training checkpoint")

@@ -148,13 +148,12 @@ class JobRequest:
 
 
 def parse(command: str, argv: list[str]) -> argparse.Namespace:
-    """``argv`` parsed by the parser of ``emavfi COMMAND``."""
-    import importlib
-
-    from emavfi.cli.main import SUBCOMMANDS
+    """``argv`` parsed by the parser of ``emavfi COMMAND`` (``interpolate`` or ``pair``: the page
+    runs those two; their modules, not ``cli.main``, which imports ``cli.ui``, which imports us)."""
+    from emavfi.cli import interpolate, pair
 
     parser = argparse.ArgumentParser(prog=f"emavfi {command}")
-    importlib.import_module(SUBCOMMANDS[command][0]).add_arguments(parser)
+    {"interpolate": interpolate, "pair": pair}[command].add_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.flow import dis
 from emavfi.models.contract import (
     InterpolationOutput,
     backward_warp,
@@ -52,7 +53,7 @@ class PairFeatures:
     flow_motion: dict[int, torch.Tensor]
     flow_img0: torch.Tensor
     flow_img1: torch.Tensor
-    dis_pairs: list | None = None  # flow_init="dis": the timestep-free DIS results, per item
+    dis_pairs: list[dis.PairFlows] | None = None  # flow_init="dis": timestep-free, per item
 
 
 def arch_dims(width: int, depths: list[int]) -> dict:
@@ -78,9 +79,9 @@ class EMAVFI(nn.Module):
         depths: blocks per stage (published: [2, 2, 2, 4, 4] base, [2, 2, 2, 2, 2] small).
         deform_fusion: add the deformable fusion of the warped context (see fusion.py).
         flow_init: ``"none"`` (the published network) or ``"dis"``: the first estimate is the
-            classical engine's DIS flow at t and its consistency mask, which the 1/8-scale head
-            refines (the 1/16-scale head is not built). A warm start from classical flow: our
-            CPU-trained default uses it (see the README's model card).
+            DIS flow at t and its consistency mask (``emavfi.flow.dis``, the classical engine's),
+            which the 1/8-scale head refines (the 1/16-scale head is not built). A warm start
+            from classical flow: our CPU-trained default uses it (see the README's model card).
     """
 
     def __init__(
@@ -147,11 +148,7 @@ class EMAVFI(nn.Module):
     def _with_dis(self, features: PairFeatures) -> PairFeatures:
         """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
         if self.flow_init == "dis":
-            from emavfi.engines.classical import ClassicalEngine
-
-            features.dis_pairs = ClassicalEngine().pair_flows(
-                features.flow_img0, features.flow_img1
-            )
+            features.dis_pairs = dis.batch_pair_flows(features.flow_img0, features.flow_img1)
         return features
 
     def decode(
@@ -166,9 +163,8 @@ class EMAVFI(nn.Module):
         t = timestep_tensor(timestep, img0)
         initial = None
         if self.flow_init == "dis":
-            from emavfi.engines.classical import ClassicalEngine
-
-            initial = ClassicalEngine().flows_at(features.dis_pairs, t, features.flow_img0)
+            times = t.flatten().tolist()
+            initial = dis.initial_flow(features.dis_pairs, times, features.flow_img0)
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
