@@ -115,9 +115,9 @@ def test_time_budget_too_short_to_train_writes_no_untrained_best(tmp_path, stand
 def test_validation_is_cut_to_fit_the_time_budget(tmp_path, stand_in_data, monkeypatch, caplog):
     real = loop.validate_psnr
 
-    def slow(model, items, device, multiple):  # as if each item took a quarter of the budget
+    def slow(interpolator, items):  # as if each item took a quarter of the budget
         loop_clock["now"] += 0.25 * 60.0 * len(items)
-        return real(model, items, device, multiple)
+        return real(interpolator, items)
 
     loop_clock = {"now": 0.0}
     monkeypatch.setattr(loop, "validate_psnr", slow)
