@@ -92,6 +92,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frame-interval", type=int, default=1, help="process every k-th input frame (default 1)"
     )
+    parser.add_argument(
+        "--start",
+        default=None,
+        metavar="TIME",
+        help="begin at this time of the input (ffmpeg's syntax: 90, 1.5, 01:30, 1:02:03.25)",
+    )
+    parser.add_argument(
+        "--end",
+        default=None,
+        metavar="TIME",
+        help="stop at this time of the input (audio and subtitles are cut to match)",
+    )
     add_model_arguments(parser)
     parser.add_argument(
         "--precision",
@@ -162,6 +174,7 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
     has settled it for each output).
     """
     from emavfi.video.pipeline import VideoOptions
+    from emavfi.video.timeline import parse_time
 
     factor = frames_between(args.factor, args.multi)
     for path in args.inputs:
@@ -184,6 +197,8 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
         progress=not args.quiet,
         overwrite=overwrite,
         allow_truncated=args.allow_truncated,
+        start=None if args.start is None else parse_time(args.start, "--start"),
+        end=None if args.end is None else parse_time(args.end, "--end"),
     )
 
 

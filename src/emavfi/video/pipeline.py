@@ -63,6 +63,8 @@ class VideoOptions:
     progress: bool = True
     overwrite: bool = False
     allow_truncated: bool = False
+    start: Fraction | None = None  # --start / --end: the span kept (s); the output starts at 0
+    end: Fraction | None = None
     # Called as on_progress(done, total) at the start and after each output frame; raising from it
     # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
     on_progress: Callable[[int, int], None] | None = None
@@ -108,8 +110,9 @@ def interpolate_video(
             interpolator = make_interpolator()
         frames = video_reader.read_frames(info, options.frame_interval)
         writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
+        kept = within(frames, timeline.start, timeline.end)
         with torch.inference_mode():
-            stats = _run(info, timeline, frames, writer, interpolator, options)
+            stats = _run(info, timeline, kept, writer, interpolator, options)
         writer.finish()
         sink.commit()
     except BaseException:
@@ -169,7 +172,7 @@ def prepare(input_path, output_path, options: VideoOptions):
             f"{info.path} is truncated: {info.truncated} (--allow-truncated interpolates the "
             "frames it holds)"
         )
-    timeline = Timeline(info.start, info.end, fps=fps, factor=factor)
+    timeline = Timeline(*trimmed_span(info, options), fps=fps, factor=factor)
     _warn_if_many(info, timeline, options)
     if video_writer.is_sequence_output(output_path):
         return info, video_writer.SequenceSink(output_path), timeline
@@ -181,9 +184,53 @@ def prepare(input_path, output_path, options: VideoOptions):
         time_base = info.time_base / (factor + 1)
     time_base = max(time_base, MIN_TIME_BASE)  # output times are rounded to the nanosecond
     sink = video_writer.VideoSink(
-        output_path, info, time_base=time_base, rate=rate, codec=codec, crf=options.crf
+        output_path,
+        info,
+        time_base=time_base,
+        rate=rate,
+        codec=codec,
+        crf=options.crf,
+        span=(timeline.start, timeline.end),
     )
     return info, sink, timeline
+
+
+def trimmed_span(info, options: VideoOptions) -> tuple[Fraction, Fraction]:
+    """The input span kept: ``[--start, --end)`` within the video's own (an --end past the end
+    is the end); a span that is empty or starts after the video raises EmavfiError."""
+    start, end = info.start, info.end
+    if options.start is not None:
+        if options.start >= info.end - info.start:
+            raise EmavfiError(
+                f"--start {float(options.start):g} s is past the end of {info.path.name} "
+                f"({float(info.end - info.start):g} s)"
+            )
+        start = info.start + options.start
+    if options.end is not None:
+        if options.end <= (options.start or 0):
+            raise EmavfiError(
+                f"--end {float(options.end):g} s is not after --start {float(options.start or 0):g} s"
+            )
+        end = min(info.end, info.start + options.end)
+    return start, end
+
+
+def within(frames: Iterable, start: Fraction, end: Fraction) -> Iterator:
+    """The decoded frames that a span needs: from the last one at or before ``start`` (the first
+    output times may lie between it and the next) to the first one at or after ``end``."""
+    before = None
+    for item in frames:
+        if item[1] <= start:
+            before = item
+            continue
+        if before is not None:
+            yield before
+            before = None
+        yield item
+        if item[1] >= end:
+            return
+    if before is not None:
+        yield before
 
 
 def _warn_if_many(info, timeline: Timeline, options: VideoOptions) -> None:
@@ -203,7 +250,8 @@ def _warn_if_many(info, timeline: Timeline, options: VideoOptions) -> None:
 def _total(info, timeline: Timeline, options: VideoOptions) -> int:
     if timeline.total is not None:
         return timeline.total
-    return -(-info.frames // options.frame_interval) * (timeline.factor + 1)
+    share = (timeline.end - timeline.start) / (info.end - info.start)  # of a trimmed video
+    return round(-(-info.frames // options.frame_interval) * (timeline.factor + 1) * share)
 
 
 def _run(

@@ -120,6 +120,9 @@ class VideoSink:
         time_base: exact time base of the output timestamps; rate: nominal frame rate.
         codec: encoder name, or None for libx264 where the container takes it, else the
             container's default (VP9 for .webm, GIF for .gif).
+        span: the input times kept ``[start, end)`` (default: all). Frame times are input times;
+            the output's are shifted by ``start`` when the span starts later than the input, and
+            the copied streams keep the packets that start in the span, shifted alike.
     """
 
     def __init__(
@@ -132,10 +135,15 @@ class VideoSink:
         codec: str | None = None,
         crf: int | None = DEFAULT_CRF,
         copy_streams: bool = True,
+        span: tuple[Fraction, Fraction] | None = None,
     ):
         import av
 
         self.path, self.info, self.time_base = path, info, time_base
+        start, end = span or (info.start, info.end)
+        self.offset = start - info.start  # of a trimmed span: its start is the output's
+        self.copy_from = start if start > info.start else None  # copied packets kept: a trim's
+        self.copy_to = end if end < info.end else None
         remove_stale_temps(path)
         self._tmp = temp_path(path, path.suffix)
         tmp = str(self._tmp)
@@ -225,9 +233,17 @@ class VideoSink:
             if packet.dts is None and packet.pts is None:
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if time is not None and stamp * Fraction(packet.time_base) > time:
+            seconds = stamp * Fraction(packet.time_base)
+            after = self.copy_to is not None and seconds >= self.copy_to
+            if after or (time is not None and seconds > time):
                 self._held = packet
                 return
+            if self.copy_from is not None and seconds < self.copy_from:
+                continue
+            shift = round(self.offset / Fraction(packet.time_base))
+            if shift:
+                packet.pts = None if packet.pts is None else packet.pts - shift
+                packet.dts = None if packet.dts is None else packet.dts - shift
             packet.stream = self._copies[packet.stream.index]
             self._container.mux(packet)
 
@@ -235,7 +251,7 @@ class VideoSink:
         """Encode one ``(time, rgb)`` frame; ``rgb`` is ``(H, W, 3)`` uint8 or uint16."""
         time, rgb = item
         frame = self._encodable(rgb)
-        frame.pts = round(time / self.time_base)
+        frame.pts = round((time - self.offset) / self.time_base)
         frame.time_base = self.time_base
         self._copy_until(time)
         self._container.mux(self._stream.encode(frame))
