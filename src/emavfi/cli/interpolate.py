@@ -104,6 +104,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="stop at this time of the input (audio and subtitles are cut to match)",
     )
+    parser.add_argument(
+        "--preview",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only N evenly spaced synthesised frames, each beside its two inputs, as PNGs in "
+        "the folder -o (default NAME.preview beside the input): to choose settings quickly",
+    )
     add_model_arguments(parser)
     parser.add_argument(
         "--precision",
@@ -219,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
 
     factor = frames_between(args.factor, args.multi)
     jobs, batch = plan_jobs(args.inputs, args.output, args.fps, factor, args.recursive)
+    if args.preview is not None:
+        return _preview(args, jobs, batch)
     if not batch and args.output is not None:  # one input, one output named by the user
         _convert(args, jobs[0], video_options(args), interpolator_factory(args))
         return 0
@@ -257,6 +267,25 @@ def _convert(args: argparse.Namespace, job: Job, options: VideoOptions, make_int
             f"({result.synthesised} synthesised) from {result.input_frames} input frames, "
             f"{result.cuts} scene cut(s), {result.duplicates} duplicate(s), {result.seconds:.1f} s"
         )
+
+
+def _preview(args: argparse.Namespace, jobs: list[Job], batch: bool) -> int:
+    from emavfi.video.preview import write_preview
+
+    if batch:
+        raise EmavfiError("--preview takes one input")
+    folder = args.output or jobs[0].input.parent / f"{jobs[0].input.stem}.preview"
+    overwrite = may_overwrite(args, [folder] if folder.exists() else [])
+    paths = write_preview(
+        jobs[0].input,
+        folder,
+        args.preview,
+        interpolator_factory(args),
+        video_options(args, overwrite=overwrite),
+    )
+    if not args.quiet:
+        print(f"wrote {len(paths)} preview image(s) into {folder.resolve()}")
+    return 0
 
 
 def _built_once(make: Callable[[], Interpolator]) -> Callable[[], Interpolator]:
