@@ -123,6 +123,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=4, help="frame pairs per model call (default 4)"
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads in all, shared by the model, decoder and encoder (default: the cores "
+        "this process may use; a quarter each to the codecs)",
+    )
+    parser.add_argument(
         "--codec",
         default=None,
         help="video encoder (default: libx264, H.264; VP9 for .webm, GIF for .gif)",
@@ -205,6 +213,7 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
         progress=not args.quiet,
         overwrite=overwrite,
         allow_truncated=args.allow_truncated,
+        threads=args.threads,
         start=None if args.start is None else parse_time(args.start, "--start"),
         end=None if args.end is None else parse_time(args.end, "--end"),
     )
@@ -212,9 +221,13 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
 
 def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]:
     """Builds the Interpolator once the pipeline has checked the input and output."""
+    import torch
+
     from emavfi.interpolator import Interpolator
+    from emavfi.video.threads import thread_budget
 
     def make_interpolator() -> Interpolator:
+        torch.set_num_threads(thread_budget(args.threads).torch)  # the process's, for the model
         return Interpolator(
             args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
         )

@@ -27,7 +27,7 @@ from emavfi.errors import EmavfiError
 from emavfi.video import reader as video_reader
 from emavfi.video import writer as video_writer
 from emavfi.video.scenes import DEFAULT_CUT_THRESHOLD, SceneCutDetector, is_duplicate
-from emavfi.video.threads import BackgroundConsumer
+from emavfi.video.threads import BackgroundConsumer, thread_budget
 from emavfi.video.timeline import (
     MAX_FPS,
     OutputFrame,
@@ -65,6 +65,7 @@ class VideoOptions:
     allow_truncated: bool = False
     start: Fraction | None = None  # --start / --end: the span kept (s); the output starts at 0
     end: Fraction | None = None
+    threads: int | None = None  # --threads: shared by the stages (see thread_budget)
     # Called as on_progress(done, total) at the start and after each output frame; raising from it
     # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
     on_progress: Callable[[int, int], None] | None = None
@@ -108,7 +109,9 @@ def interpolate_video(
     try:
         if interpolator is None:
             interpolator = make_interpolator()
-        frames = video_reader.read_frames(info, options.frame_interval)
+        frames = video_reader.read_frames(
+            info, options.frame_interval, threads=thread_budget(options.threads).decoder
+        )
         writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
         kept = within(frames, timeline.start, timeline.end)
         with torch.inference_mode():
@@ -156,6 +159,8 @@ def check_options(options: VideoOptions) -> tuple[Fraction | None, int | None]:
         raise EmavfiError(
             f"--scene-threshold must be above 0 and at most 255, got {options.scene_threshold}"
         )
+    if options.threads is not None:
+        thread_budget(options.threads)  # refuses fewer than one
     input_fps = options.input_fps
     if input_fps is not None and not 0 < input_fps <= MAX_FPS:
         raise EmavfiError(f"--input-fps must be above 0 and at most {MAX_FPS:g}, got {input_fps}")
@@ -191,6 +196,7 @@ def prepare(input_path, output_path, options: VideoOptions):
         codec=codec,
         crf=options.crf,
         span=(timeline.start, timeline.end),
+        threads=thread_budget(options.threads).encoder,
     )
     return info, sink, timeline
 

@@ -123,6 +123,7 @@ class VideoSink:
         span: the input times kept ``[start, end)`` (default: all). Frame times are input times;
             the output's are shifted by ``start`` when the span starts later than the input, and
             the copied streams keep the packets that start in the span, shifted alike.
+        threads: the encoder's threads (None: its own choice, about one per core).
     """
 
     def __init__(
@@ -136,6 +137,7 @@ class VideoSink:
         crf: int | None = DEFAULT_CRF,
         copy_streams: bool = True,
         span: tuple[Fraction, Fraction] | None = None,
+        threads: int | None = None,
     ):
         import av
 
@@ -152,6 +154,8 @@ class VideoSink:
         try:
             self._container = av.open(tmp, "w", format=_format_for(path))
             self._stream = self._add_video_stream(codec, crf, rate)
+            if threads:
+                self._stream.codec_context.thread_count = threads
             if copy_streams and info.other_streams and not info.is_sequence:
                 self._open_copies()
         except BaseException:
