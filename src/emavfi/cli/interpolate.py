@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -112,6 +113,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only N evenly spaced synthesised frames, each beside its two inputs, as PNGs in "
         "the folder -o (default NAME.preview beside the input): to choose settings quickly",
     )
+    parser.add_argument(
+        "--segment",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="write the output in segments of this many seconds into OUTPUT.parts/ (kept "
+        "until the end): a run stopped at any point resumes there, losing one segment at most",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="resume a segmented run (also done by default when OUTPUT.parts/ was made from the "
+        "same input, model and settings); refused when it was not",
+    )
     add_model_arguments(parser)
     parser.add_argument(
         "--precision",
@@ -214,6 +230,13 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
         overwrite=overwrite,
         allow_truncated=args.allow_truncated,
         threads=args.threads,
+        segment_seconds=args.segment,
+        resume=args.resume,
+        model=json.dumps(
+            {"model": args.model, "precision": args.precision, **model_options(args)},
+            sort_keys=True,
+            default=str,
+        ),
         start=None if args.start is None else parse_time(args.start, "--start"),
         end=None if args.end is None else parse_time(args.end, "--end"),
     )

@@ -12,7 +12,9 @@ and its frames go back to the input's depth.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import logging
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +27,7 @@ import torch
 
 from emavfi.errors import EmavfiError
 from emavfi.video import reader as video_reader
+from emavfi.video import segments
 from emavfi.video import writer as video_writer
 from emavfi.video.scenes import DEFAULT_CUT_THRESHOLD, SceneCutDetector, is_duplicate
 from emavfi.video.threads import BackgroundConsumer, thread_budget
@@ -44,6 +47,8 @@ MAX_TIMESTEPS_PER_CALL = 16  # a pair needing more (--factor 1000) is split into
 MANY_FRAMES_PER_INPUT = 100  # from this many output frames per input frame, say how many
 ETA_AFTER = 8  # frames done before the progress bar shows a time left (the first are slow)
 MIN_TIME_BASE = Fraction(1, 10**9)  # nanoseconds: what MP4's 32-bit timescale still holds
+# Options that do not change the frames (a work folder made with others is still resumed)
+RUN_ONLY_OPTIONS = ("batch_size", "progress", "overwrite", "on_progress", "threads", "resume")
 
 
 @dataclass
@@ -66,6 +71,11 @@ class VideoOptions:
     start: Fraction | None = None  # --start / --end: the span kept (s); the output starts at 0
     end: Fraction | None = None
     threads: int | None = None  # --threads: shared by the stages (see thread_budget)
+    # Segmented output (emavfi.video.segments): segments of this many seconds, resumed (None:
+    # when the work folder is for the same input and settings; True: or refuse; False: never)
+    segment_seconds: float | None = None
+    resume: bool | None = None
+    model: str = ""  # what makes the frames (a work folder is resumed only for the same)
     # Called as on_progress(done, total) at the start and after each output frame; raising from it
     # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
     on_progress: Callable[[int, int], None] | None = None
@@ -115,7 +125,7 @@ def interpolate_video(
         writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
         kept = within(frames, timeline.start, timeline.end)
         with torch.inference_mode():
-            stats = _run(info, timeline, kept, writer, interpolator, options)
+            stats = _run(info, timeline, kept, writer, interpolator, options, sink)
         writer.finish()
         sink.commit()
     except BaseException:
@@ -159,6 +169,9 @@ def check_options(options: VideoOptions) -> tuple[Fraction | None, int | None]:
         raise EmavfiError(
             f"--scene-threshold must be above 0 and at most 255, got {options.scene_threshold}"
         )
+    seconds = options.segment_seconds
+    if seconds is not None and not seconds >= segments.MIN_SECONDS:
+        raise EmavfiError(f"--segment must be at least {segments.MIN_SECONDS:g} s, got {seconds}")
     if options.threads is not None:
         thread_budget(options.threads)  # refuses fewer than one
     input_fps = options.input_fps
@@ -180,6 +193,8 @@ def prepare(input_path, output_path, options: VideoOptions):
     timeline = Timeline(*trimmed_span(info, options), fps=fps, factor=factor)
     _warn_if_many(info, timeline, options)
     if video_writer.is_sequence_output(output_path):
+        if options.segment_seconds is not None:
+            raise EmavfiError("--segment writes a video file, not a folder of images")
         return info, video_writer.SequenceSink(output_path), timeline
     codec = video_writer.check_codec(options.codec)
     if fps is not None:
@@ -188,17 +203,44 @@ def prepare(input_path, output_path, options: VideoOptions):
         rate = info.rate * (factor + 1) / options.frame_interval
         time_base = info.time_base / (factor + 1)
     time_base = max(time_base, MIN_TIME_BASE)  # output times are rounded to the nanosecond
-    sink = video_writer.VideoSink(
+
+    def make_sink(path: Path, template=None, *, segment: bool = False) -> video_writer.VideoSink:
+        return video_writer.VideoSink(
+            path,
+            info,
+            time_base=time_base,
+            rate=rate,
+            codec=codec,
+            crf=options.crf,
+            span=(timeline.start, timeline.end),
+            threads=thread_budget(options.threads).encoder,
+            copy_streams=not segment,
+            b_frames=not segment,
+            template=template,
+        )
+
+    if options.segment_seconds is None:
+        return info, make_sink(output_path), timeline
+    folder, finished = segments.open_work_folder(
+        output_path, segments.run_key(info.path, _settings(options)), options.resume
+    )
+    sink = segments.SegmentedSink(
         output_path,
-        info,
-        time_base=time_base,
-        rate=rate,
-        codec=codec,
-        crf=options.crf,
-        span=(timeline.start, timeline.end),
-        threads=thread_budget(options.threads).encoder,
+        folder,
+        timeline.start,
+        timeline.end,
+        options.segment_seconds,
+        finished,
+        lambda path, template: make_sink(path, template, segment=template is None),
     )
     return info, sink, timeline
+
+
+def _settings(options: VideoOptions) -> dict:
+    """What a segment's frames depend on (a work folder is resumed only for the same)."""
+    fields = dataclasses.asdict(options)
+    kept = {k: v for k, v in fields.items() if k not in RUN_ONLY_OPTIONS}
+    return json.loads(json.dumps(kept, default=str))
 
 
 def trimmed_span(info, options: VideoOptions) -> tuple[Fraction, Fraction]:
@@ -261,11 +303,22 @@ def _total(info, timeline: Timeline, options: VideoOptions) -> int:
 
 
 def _run(
-    info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions
+    info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions, sink=None
 ) -> dict[str, int]:
     """The main loop over decoded frames; returns counters."""
-    progress = _Progress(_total(info, timeline, options), options.progress, options.on_progress)
+    progress = _Progress(
+        _total(info, timeline, options), options.progress, options.on_progress, segments_of(sink)
+    )
     batcher = _Batcher(interpolator, options.batch_size, lambda item: progress.emit(writer, item))
+    finished = getattr(sink, "is_finished", None)  # segments of an earlier run
+
+    def to_make(plan: Iterable[OutputFrame]) -> Iterator[OutputFrame]:
+        for frame in plan:
+            if finished is not None and finished(frame.time):
+                progress.skip()
+            else:
+                yield frame
+
     detector = (
         SceneCutDetector(options.scene_threshold, float(info.rate))
         if options.scene_detect
@@ -297,16 +350,25 @@ def _run(
         stats["cuts"] += cut
         times = _output_times(timeline, intervals)
         plan = frames_between(times, anchor[0], anchor[1], index, time, cut=cut)
-        batcher.add({anchor[0]: anchor[2], index: rgb}, plan)
+        batcher.add({anchor[0]: anchor[2], index: rgb}, to_make(plan))
         anchor, intervals = (index, time, rgb), []
     if anchor is None:
         raise EmavfiError(f"{info.path} has no decodable frames")
     intervals.append((previous_time, timeline.end))
-    batcher.add({anchor[0]: anchor[2]}, hold(_output_times(timeline, intervals), anchor[0]))
+    batcher.add(
+        {anchor[0]: anchor[2]}, to_make(hold(_output_times(timeline, intervals), anchor[0]))
+    )
     batcher.flush()
     progress.close()
     stats["synthesised"] = batcher.synthesised
     return stats
+
+
+def segments_of(sink) -> Callable[[Fraction], str] | None:
+    """``segment k/N`` for an output time, when ``sink`` writes segments."""
+    if not isinstance(sink, segments.SegmentedSink):
+        return None
+    return lambda time: f"segment {sink.index(time) + 1}/{sink.total}"
 
 
 def _output_times(timeline: Timeline, intervals: list[tuple[Fraction, Fraction]]) -> Iterator:
@@ -319,7 +381,13 @@ class _Progress:
     ones include the model's warm-up, so an early estimate is far off). ``report(done, total)``
     (``VideoOptions.on_progress``) is called at the start and after each frame written."""
 
-    def __init__(self, total: int, enabled: bool, report: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        report: Callable[[int, int], None] | None = None,
+        segment: Callable[[Fraction], str] | None = None,
+    ):
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -329,17 +397,25 @@ class _Progress:
             dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]",
         )
-        self.total, self.done = total, 0
+        self.total, self.done, self.segment = total, 0, segment
         self.report = report or (lambda done, total: None)
         self.report(self.done, self.total)
 
     def emit(self, writer, item) -> None:
         writer.put(item)
+        if self.segment is not None:
+            self.bar.set_postfix_str(self.segment(item[0]), refresh=False)
         self.bar.update(1)
         if self.bar.n == ETA_AFTER:
             self.bar.bar_format = None  # tqdm's default: with the time left
         self.done += 1
         self.report(self.done, self.total)
+
+    def skip(self) -> None:
+        """A frame an earlier run made (a finished segment): counted, not in the rate."""
+        self.bar.n += 1
+        self.bar.last_print_n += 1
+        self.done += 1
 
     def close(self) -> None:
         self.bar.close()

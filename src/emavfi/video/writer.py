@@ -124,6 +124,10 @@ class VideoSink:
             the output's are shifted by ``start`` when the span starts later than the input, and
             the copied streams keep the packets that start in the span, shifted alike.
         threads: the encoder's threads (None: its own choice, about one per core).
+        b_frames: False encodes without B-frames (segments: their decode times then never go
+            back across a join).
+        template: a video stream whose encoded packets ``write_packet`` copies (a join of
+            segments) instead of frames to encode.
     """
 
     def __init__(
@@ -138,6 +142,8 @@ class VideoSink:
         copy_streams: bool = True,
         span: tuple[Fraction, Fraction] | None = None,
         threads: int | None = None,
+        b_frames: bool = True,
+        template=None,
     ):
         import av
 
@@ -151,10 +157,15 @@ class VideoSink:
         tmp = str(self._tmp)
         self.count = 0
         self._source = None
+        self._remux = template is not None
         try:
             self._container = av.open(tmp, "w", format=_format_for(path))
-            self._stream = self._add_video_stream(codec, crf, rate)
-            if threads:
+            if template is not None:
+                self._stream = self._container.add_stream_from_template(template)
+                self._stream.time_base = time_base
+            else:
+                self._stream = self._add_video_stream(codec, crf, rate, b_frames)
+            if threads and template is None:
                 self._stream.codec_context.thread_count = threads
             if copy_streams and info.other_streams and not info.is_sequence:
                 self._open_copies()
@@ -162,7 +173,9 @@ class VideoSink:
             self.abort()
             raise
 
-    def _add_video_stream(self, codec: str | None, crf: int | None, rate: Fraction):
+    def _add_video_stream(
+        self, codec: str | None, crf: int | None, rate: Fraction, b_frames: bool = True
+    ):
         stream = self._new_stream(codec, rate)
         name = stream.codec_context.codec.name
         stream.width, stream.height = self.info.width, self.info.height
@@ -172,6 +185,8 @@ class VideoSink:
         options = {"x265-params": "log-level=error"} if name == "libx265" else {}  # else: chatty
         if crf is not None and name in CRF_CODECS:
             options.update({"crf": str(crf), **({"b": "0"} if "vpx" in name else {})})
+        if not b_frames:
+            options["bf"] = "0"
         stream.options = options
         if self.info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = self.info.sample_aspect_ratio
@@ -261,6 +276,14 @@ class VideoSink:
         self._container.mux(self._stream.encode(frame))
         self.count += 1
 
+    def write_packet(self, packet) -> None:
+        """Copy one encoded video packet of the template's kind, its timestamps kept."""
+        time = packet.pts * Fraction(packet.time_base) + self.offset  # the input's clock
+        self._copy_until(time)
+        packet.stream = self._stream
+        self._container.mux(packet)
+        self.count += 1
+
     def _encodable(self, rgb: np.ndarray):
         """An RGB array as a frame in the stream's pixel format, converted with the matrix and
         range of the input's colour tags."""
@@ -279,7 +302,8 @@ class VideoSink:
     def commit(self) -> None:
         """Flush the encoder, copy the rest of the other streams, close and rename."""
         try:
-            self._container.mux(self._stream.encode(None))
+            if not self._remux:
+                self._container.mux(self._stream.encode(None))
             self._copy_until(None)
             self._close()
         except BaseException:
