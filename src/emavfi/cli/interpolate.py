@@ -122,6 +122,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "until the end): a run stopped at any point resumes there, losing one segment at most",
     )
     parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help='make the segments of --segment as tasks on a Ray cluster: "auto" (started on this '
+        'machine with ray start) or ray://HOST:PORT; needs pip install "emavfi[cluster]"',
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         default=None,
@@ -231,6 +238,7 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
         allow_truncated=args.allow_truncated,
         threads=args.threads,
         segment_seconds=args.segment,
+        cluster=args.cluster,
         resume=args.resume,
         model=json.dumps(
             {"model": args.model, "precision": args.precision, **model_options(args)},

@@ -48,7 +48,16 @@ MANY_FRAMES_PER_INPUT = 100  # from this many output frames per input frame, say
 ETA_AFTER = 8  # frames done before the progress bar shows a time left (the first are slow)
 MIN_TIME_BASE = Fraction(1, 10**9)  # nanoseconds: what MP4's 32-bit timescale still holds
 # Options that do not change the frames (a work folder made with others is still resumed)
-RUN_ONLY_OPTIONS = ("batch_size", "progress", "overwrite", "on_progress", "threads", "resume")
+RUN_ONLY_OPTIONS = (
+    "batch_size",
+    "progress",
+    "overwrite",
+    "on_progress",
+    "threads",
+    "resume",
+    "cluster",
+    "only_segments",
+)
 
 
 @dataclass
@@ -76,6 +85,10 @@ class VideoOptions:
     segment_seconds: float | None = None
     resume: bool | None = None
     model: str = ""  # what makes the frames (a work folder is resumed only for the same)
+    # --cluster: a Ray address ("auto", "ray://HOST:PORT") that makes the segments; only: the
+    # segments this process makes (a cluster task)
+    cluster: str | None = None
+    only_segments: frozenset[int] | None = None
     # Called as on_progress(done, total) at the start and after each output frame; raising from it
     # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
     on_progress: Callable[[int, int], None] | None = None
@@ -114,6 +127,12 @@ def interpolate_video(
     """
     options = options or VideoOptions()
     info, sink, timeline = prepare(input_path, output_path, options)
+    if options.cluster is not None:
+        from emavfi.video.cluster import make_segments_on_ray
+
+        return make_segments_on_ray(
+            info, sink, options, make_interpolator or (lambda: interpolator)
+        )
     started = clock.perf_counter()
     frames = writer = None
     try:
@@ -170,6 +189,12 @@ def check_options(options: VideoOptions) -> tuple[Fraction | None, int | None]:
             f"--scene-threshold must be above 0 and at most 255, got {options.scene_threshold}"
         )
     seconds = options.segment_seconds
+    if options.cluster is not None and seconds is None:
+        raise EmavfiError("--cluster makes the segments of --segment SECONDS: give both")
+    if options.cluster is not None:
+        from emavfi.video.cluster import require_ray
+
+        require_ray()
     if seconds is not None and not seconds >= segments.MIN_SECONDS:
         raise EmavfiError(f"--segment must be at least {segments.MIN_SECONDS:g} s, got {seconds}")
     if options.threads is not None:
@@ -233,6 +258,8 @@ def prepare(input_path, output_path, options: VideoOptions):
         finished,
         lambda path, template: make_sink(path, template, segment=template is None),
     )
+    if options.only_segments is not None:
+        sink.only = set(options.only_segments)
     return info, sink, timeline
 
 
@@ -413,8 +440,9 @@ class _Progress:
 
     def skip(self) -> None:
         """A frame an earlier run made (a finished segment): counted, not in the rate."""
-        self.bar.n += 1
-        self.bar.last_print_n += 1
+        if not self.bar.disable:
+            self.bar.n += 1
+            self.bar.last_print_n += 1
         self.done += 1
 
     def close(self) -> None:

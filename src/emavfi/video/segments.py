@@ -110,6 +110,7 @@ class SegmentedSink:
         self.seconds = Fraction(str(seconds))
         self.total = max(1, math.ceil((end - start) / self.seconds))
         self.finished, self.make_sink = set(finished), make_sink
+        self.only: set[int] | None = None  # a cluster task's segments: the others are skipped
         self.current: tuple[int, VideoSink] | None = None
         self.count = 0
 
@@ -118,7 +119,8 @@ class SegmentedSink:
         return math.floor((time - self.start) / self.seconds)
 
     def is_finished(self, time: Fraction) -> bool:
-        return self.index(time) in self.finished
+        index = self.index(time)
+        return index in self.finished or (self.only is not None and index not in self.only)
 
     def path(self, index: int) -> Path:
         return self.folder / f"segment_{index:05d}{self.output.suffix}"
@@ -138,10 +140,13 @@ class SegmentedSink:
             self.current = None
 
     def commit(self) -> None:
-        """Finish the last segment, join all of them into the output, remove the work folder."""
+        """Finish the last segment, join all of them into the output, remove the work folder
+        (a cluster task's segments stay where they are)."""
         import av
 
         self._finish()
+        if self.only is not None:
+            return
         paths = [self.path(index) for index in sorted(self.finished)]
         if not paths:
             raise EmavfiError(f"no segments to join in {self.folder}")
