@@ -53,13 +53,26 @@ def connect(address: str) -> None:
 def _make_segment(input_path: str, index: int, suffix: str, options, make_interpolator):
     """Ray task: ``(bytes of segment index's finished file or None if no output frame falls in
     it, the task's VideoResult)``."""
+    import ray
+    import torch
+
     from emavfi.video.pipeline import interpolate_video
     from emavfi.video.segments import work_folder
+    from emavfi.video.threads import thread_budget
+
+    if options.threads is None:  # the task's CPUs, not the node's: tasks share a node
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        options = dataclasses.replace(options, threads=max(1, round(cpus)))
+
+    def make_sized_interpolator():
+        interpolator = make_interpolator()
+        torch.set_num_threads(thread_budget(options.threads).torch)
+        return interpolator
 
     with tempfile.TemporaryDirectory(prefix="emavfi-segment-") as folder:
         output = Path(folder) / f"out{suffix}"
         result = interpolate_video(
-            input_path, output, options=options, make_interpolator=make_interpolator
+            input_path, output, options=options, make_interpolator=make_sized_interpolator
         )
         segment = work_folder(output) / f"segment_{index:05d}{suffix}"
         return (segment.read_bytes() if segment.exists() else None), result
