@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emavfi.errors import EmavfiError
+from emavfi.video.batch import rate_tag
 
 if TYPE_CHECKING:
     from emavfi.ui.jobs import Job
@@ -130,7 +131,8 @@ class JobRequest:
                 raise EmavfiError("enter the custom frame rate (frames per second)")
             flags = ["--fps", f"{self.custom_fps:g}"]
         video = self.inputs[0]
-        tag = f"{flags[1]}fps" if flags[0] == "--fps" else f"{int(flags[1]) + 1}x"
+        fps = float(flags[1]) if flags[0] == "--fps" else None
+        tag = rate_tag(fps, None if fps else int(flags[1]))
         suffix = video.suffix.lower() if video.suffix.lower() in KEPT_SUFFIXES else ".mp4"
         output = folder / f"{video.stem}_{tag}{suffix}"
         return [str(video), "-o", str(output), *flags, *settings, *PAGE_FLAGS]
@@ -165,7 +167,7 @@ def run_interpolate(argv: list[str], on_progress: Callable[[int, int], None]) ->
     args = parse("interpolate", argv)
     options = dataclasses.replace(video_options(args), on_progress=on_progress)
     return interpolate_video(
-        args.input, args.output, options=options, make_interpolator=interpolator_factory(args)
+        args.inputs[0], args.output, options=options, make_interpolator=interpolator_factory(args)
     )
 
 

@@ -12,7 +12,9 @@ and its frames go back to the input's depth.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import logging
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
@@ -25,9 +27,10 @@ import torch
 
 from emavfi.errors import EmavfiError
 from emavfi.video import reader as video_reader
+from emavfi.video import segments
 from emavfi.video import writer as video_writer
 from emavfi.video.scenes import DEFAULT_CUT_THRESHOLD, SceneCutDetector, is_duplicate
-from emavfi.video.threads import BackgroundConsumer
+from emavfi.video.threads import BackgroundConsumer, thread_budget
 from emavfi.video.timeline import (
     MAX_FPS,
     OutputFrame,
@@ -44,6 +47,17 @@ MAX_TIMESTEPS_PER_CALL = 16  # a pair needing more (--factor 1000) is split into
 MANY_FRAMES_PER_INPUT = 100  # from this many output frames per input frame, say how many
 ETA_AFTER = 8  # frames done before the progress bar shows a time left (the first are slow)
 MIN_TIME_BASE = Fraction(1, 10**9)  # nanoseconds: what MP4's 32-bit timescale still holds
+# Options that do not change the frames (a work folder made with others is still resumed)
+RUN_ONLY_OPTIONS = (
+    "batch_size",
+    "progress",
+    "overwrite",
+    "on_progress",
+    "threads",
+    "resume",
+    "cluster",
+    "only_segments",
+)
 
 
 @dataclass
@@ -63,6 +77,18 @@ class VideoOptions:
     progress: bool = True
     overwrite: bool = False
     allow_truncated: bool = False
+    start: Fraction | None = None  # --start / --end: the span kept (s); the output starts at 0
+    end: Fraction | None = None
+    threads: int | None = None  # --threads: shared by the stages (see thread_budget)
+    # Segmented output (emavfi.video.segments): segments of this many seconds, resumed (None:
+    # when the work folder is for the same input and settings; True: or refuse; False: never)
+    segment_seconds: float | None = None
+    resume: bool | None = None
+    model: str = ""  # what makes the frames (a work folder is resumed only for the same)
+    # --cluster: a Ray address ("auto", "ray://HOST:PORT") that makes the segments; only: the
+    # segments this process makes (a cluster task)
+    cluster: str | None = None
+    only_segments: frozenset[int] | None = None
     # Called as on_progress(done, total) at the start and after each output frame; raising from it
     # stops the run as an error would, leaving nothing behind (the web UI's cancel button).
     on_progress: Callable[[int, int], None] | None = None
@@ -101,15 +127,24 @@ def interpolate_video(
     """
     options = options or VideoOptions()
     info, sink, timeline = prepare(input_path, output_path, options)
+    if options.cluster is not None:
+        from emavfi.video.cluster import make_segments_on_ray
+
+        return make_segments_on_ray(
+            info, sink, options, make_interpolator or (lambda: interpolator)
+        )
     started = clock.perf_counter()
     frames = writer = None
     try:
         if interpolator is None:
             interpolator = make_interpolator()
-        frames = video_reader.read_frames(info, options.frame_interval)
+        frames = video_reader.read_frames(
+            info, options.frame_interval, threads=thread_budget(options.threads).decoder
+        )
         writer = BackgroundConsumer(sink.write, maxsize=2 * options.batch_size + 4)
+        kept = within(frames, timeline.start, timeline.end)
         with torch.inference_mode():
-            stats = _run(info, timeline, frames, writer, interpolator, options)
+            stats = _run(info, timeline, kept, writer, interpolator, options, sink)
         writer.finish()
         sink.commit()
     except BaseException:
@@ -153,6 +188,17 @@ def check_options(options: VideoOptions) -> tuple[Fraction | None, int | None]:
         raise EmavfiError(
             f"--scene-threshold must be above 0 and at most 255, got {options.scene_threshold}"
         )
+    seconds = options.segment_seconds
+    if options.cluster is not None and seconds is None:
+        raise EmavfiError("--cluster makes the segments of --segment SECONDS: give both")
+    if options.cluster is not None:
+        from emavfi.video.cluster import require_ray
+
+        require_ray()
+    if seconds is not None and not seconds >= segments.MIN_SECONDS:
+        raise EmavfiError(f"--segment must be at least {segments.MIN_SECONDS:g} s, got {seconds}")
+    if options.threads is not None:
+        thread_budget(options.threads)  # refuses fewer than one
     input_fps = options.input_fps
     if input_fps is not None and not 0 < input_fps <= MAX_FPS:
         raise EmavfiError(f"--input-fps must be above 0 and at most {MAX_FPS:g}, got {input_fps}")
@@ -169,9 +215,11 @@ def prepare(input_path, output_path, options: VideoOptions):
             f"{info.path} is truncated: {info.truncated} (--allow-truncated interpolates the "
             "frames it holds)"
         )
-    timeline = Timeline(info.start, info.end, fps=fps, factor=factor)
+    timeline = Timeline(*trimmed_span(info, options), fps=fps, factor=factor)
     _warn_if_many(info, timeline, options)
     if video_writer.is_sequence_output(output_path):
+        if options.segment_seconds is not None:
+            raise EmavfiError("--segment writes a video file, not a folder of images")
         return info, video_writer.SequenceSink(output_path), timeline
     codec = video_writer.check_codec(options.codec)
     if fps is not None:
@@ -180,10 +228,84 @@ def prepare(input_path, output_path, options: VideoOptions):
         rate = info.rate * (factor + 1) / options.frame_interval
         time_base = info.time_base / (factor + 1)
     time_base = max(time_base, MIN_TIME_BASE)  # output times are rounded to the nanosecond
-    sink = video_writer.VideoSink(
-        output_path, info, time_base=time_base, rate=rate, codec=codec, crf=options.crf
+
+    def make_sink(path: Path, template=None, *, segment: bool = False) -> video_writer.VideoSink:
+        return video_writer.VideoSink(
+            path,
+            info,
+            time_base=time_base,
+            rate=rate,
+            codec=codec,
+            crf=options.crf,
+            span=(timeline.start, timeline.end),
+            threads=thread_budget(options.threads).encoder,
+            copy_streams=not segment,
+            b_frames=not segment,
+            template=template,
+        )
+
+    if options.segment_seconds is None:
+        return info, make_sink(output_path), timeline
+    folder, finished = segments.open_work_folder(
+        output_path, segments.run_key(info.path, _settings(options)), options.resume
     )
+    sink = segments.SegmentedSink(
+        output_path,
+        folder,
+        timeline.start,
+        timeline.end,
+        options.segment_seconds,
+        finished,
+        lambda path, template: make_sink(path, template, segment=template is None),
+    )
+    if options.only_segments is not None:
+        sink.only = set(options.only_segments)
     return info, sink, timeline
+
+
+def _settings(options: VideoOptions) -> dict:
+    """What a segment's frames depend on (a work folder is resumed only for the same)."""
+    fields = dataclasses.asdict(options)
+    kept = {k: v for k, v in fields.items() if k not in RUN_ONLY_OPTIONS}
+    return json.loads(json.dumps(kept, default=str))
+
+
+def trimmed_span(info, options: VideoOptions) -> tuple[Fraction, Fraction]:
+    """The input span kept: ``[--start, --end)`` within the video's own (an --end past the end
+    is the end); a span that is empty or starts after the video raises EmavfiError."""
+    start, end = info.start, info.end
+    if options.start is not None:
+        if options.start >= info.end - info.start:
+            raise EmavfiError(
+                f"--start {float(options.start):g} s is past the end of {info.path.name} "
+                f"({float(info.end - info.start):g} s)"
+            )
+        start = info.start + options.start
+    if options.end is not None:
+        if options.end <= (options.start or 0):
+            raise EmavfiError(
+                f"--end {float(options.end):g} s is not after --start {float(options.start or 0):g} s"
+            )
+        end = min(info.end, info.start + options.end)
+    return start, end
+
+
+def within(frames: Iterable, start: Fraction, end: Fraction) -> Iterator:
+    """The decoded frames that a span needs: from the last one at or before ``start`` (the first
+    output times may lie between it and the next) to the first one at or after ``end``."""
+    before = None
+    for item in frames:
+        if item[1] <= start:
+            before = item
+            continue
+        if before is not None:
+            yield before
+            before = None
+        yield item
+        if item[1] >= end:
+            return
+    if before is not None:
+        yield before
 
 
 def _warn_if_many(info, timeline: Timeline, options: VideoOptions) -> None:
@@ -203,15 +325,27 @@ def _warn_if_many(info, timeline: Timeline, options: VideoOptions) -> None:
 def _total(info, timeline: Timeline, options: VideoOptions) -> int:
     if timeline.total is not None:
         return timeline.total
-    return -(-info.frames // options.frame_interval) * (timeline.factor + 1)
+    share = (timeline.end - timeline.start) / (info.end - info.start)  # of a trimmed video
+    return round(-(-info.frames // options.frame_interval) * (timeline.factor + 1) * share)
 
 
 def _run(
-    info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions
+    info, timeline: Timeline, frames, writer, interpolator, options: VideoOptions, sink=None
 ) -> dict[str, int]:
     """The main loop over decoded frames; returns counters."""
-    progress = _Progress(_total(info, timeline, options), options.progress, options.on_progress)
+    progress = _Progress(
+        _total(info, timeline, options), options.progress, options.on_progress, segments_of(sink)
+    )
     batcher = _Batcher(interpolator, options.batch_size, lambda item: progress.emit(writer, item))
+    finished = getattr(sink, "is_finished", None)  # segments of an earlier run
+
+    def to_make(plan: Iterable[OutputFrame]) -> Iterator[OutputFrame]:
+        for frame in plan:
+            if finished is not None and finished(frame.time):
+                progress.skip()
+            else:
+                yield frame
+
     detector = (
         SceneCutDetector(options.scene_threshold, float(info.rate))
         if options.scene_detect
@@ -243,16 +377,25 @@ def _run(
         stats["cuts"] += cut
         times = _output_times(timeline, intervals)
         plan = frames_between(times, anchor[0], anchor[1], index, time, cut=cut)
-        batcher.add({anchor[0]: anchor[2], index: rgb}, plan)
+        batcher.add({anchor[0]: anchor[2], index: rgb}, to_make(plan))
         anchor, intervals = (index, time, rgb), []
     if anchor is None:
         raise EmavfiError(f"{info.path} has no decodable frames")
     intervals.append((previous_time, timeline.end))
-    batcher.add({anchor[0]: anchor[2]}, hold(_output_times(timeline, intervals), anchor[0]))
+    batcher.add(
+        {anchor[0]: anchor[2]}, to_make(hold(_output_times(timeline, intervals), anchor[0]))
+    )
     batcher.flush()
     progress.close()
     stats["synthesised"] = batcher.synthesised
     return stats
+
+
+def segments_of(sink) -> Callable[[Fraction], str] | None:
+    """``segment k/N`` for an output time, when ``sink`` writes segments."""
+    if not isinstance(sink, segments.SegmentedSink):
+        return None
+    return lambda time: f"segment {sink.index(time) + 1}/{sink.total}"
 
 
 def _output_times(timeline: Timeline, intervals: list[tuple[Fraction, Fraction]]) -> Iterator:
@@ -265,7 +408,13 @@ class _Progress:
     ones include the model's warm-up, so an early estimate is far off). ``report(done, total)``
     (``VideoOptions.on_progress``) is called at the start and after each frame written."""
 
-    def __init__(self, total: int, enabled: bool, report: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        report: Callable[[int, int], None] | None = None,
+        segment: Callable[[Fraction], str] | None = None,
+    ):
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -275,17 +424,26 @@ class _Progress:
             dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]",
         )
-        self.total, self.done = total, 0
+        self.total, self.done, self.segment = total, 0, segment
         self.report = report or (lambda done, total: None)
         self.report(self.done, self.total)
 
     def emit(self, writer, item) -> None:
         writer.put(item)
+        if self.segment is not None:
+            self.bar.set_postfix_str(self.segment(item[0]), refresh=False)
         self.bar.update(1)
         if self.bar.n == ETA_AFTER:
             self.bar.bar_format = None  # tqdm's default: with the time left
         self.done += 1
         self.report(self.done, self.total)
+
+    def skip(self) -> None:
+        """A frame an earlier run made (a finished segment): counted, not in the rate."""
+        if not self.bar.disable:
+            self.bar.n += 1
+            self.bar.last_print_n += 1
+        self.done += 1
 
     def close(self) -> None:
         self.bar.close()
@@ -320,10 +478,10 @@ class _Batcher:
             return
         pairs = [sorted(sources) for sources, _ in self.jobs]
         depth = self.jobs[0][0][pairs[0][0]].dtype
-        img0 = _to_tensor([self.jobs[k][0][p[0]] for k, p in enumerate(pairs)])
-        img1 = _to_tensor([self.jobs[k][0][p[-1]] for k, p in enumerate(pairs)])
+        img0 = to_tensor([self.jobs[k][0][p[0]] for k, p in enumerate(pairs)])
+        img1 = to_tensor([self.jobs[k][0][p[-1]] for k, p in enumerate(pairs)])
         predictions = self.interpolator(img0, img1, list(self.key))
-        by_t = {t: _from_tensor(pred, depth) for t, pred in zip(self.key, predictions)}
+        by_t = {t: from_tensor(pred, depth) for t, pred in zip(self.key, predictions)}
         for k, (sources, plan) in enumerate(self.jobs):
             self._emit_job(sources, plan, {t: images[k] for t, images in by_t.items()})
         self.jobs, self.key = [], None
@@ -352,14 +510,14 @@ def _chunks(plan: Iterable[OutputFrame], max_timesteps: int) -> Iterator[list[Ou
         yield chunk
 
 
-def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """(H, W, 3) uint8 or uint16 RGB arrays -> (B, 3, H, W) float32 in [0, 1]."""
     scale = 65535.0 if images[0].dtype == np.uint16 else 255.0
     batch = torch.from_numpy(np.stack(images).astype(np.float32, copy=False))
     return batch.permute(0, 3, 1, 2).div_(scale)
 
 
-def _from_tensor(batch: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+def from_tensor(batch: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) of ``dtype`` (uint8 or uint16)."""
     scale = 65535.0 if dtype == np.uint16 else 255.0
     values = batch.detach().float().clamp(0, 1).mul(scale).round()

@@ -286,12 +286,14 @@ def _open(path: Path):
         raise EmavfiError(f"cannot read {path}: {_reason(exc)}") from None
 
 
-def _video_stream(container):
-    """The first video stream, set up for decoding: FFmpeg's threads, and exact cropping (the
-    unaligned flag: else a crop that is not a multiple of the alignment, as in CVFC1_Sony_C.jsv
-    whose 326 coded columns show 300, is left uncropped)."""
+def _video_stream(container, threads: int | None = None):
+    """The first video stream, set up for decoding: FFmpeg's threads (``threads`` of them, or
+    its choice), and exact cropping (the unaligned flag: else a crop that is not a multiple of
+    the alignment, as in CVFC1_Sony_C.jsv whose 326 coded columns show 300, is left uncropped)."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    if threads:
+        stream.codec_context.thread_count = threads
     stream.codec_context.options = {"flags": "unaligned"}
     return stream
 
@@ -362,20 +364,23 @@ def _probe_sequence(folder: Path, rate: Fraction) -> VideoInfo:
 
 
 def decode_frames(
-    info: VideoInfo, frame_interval: int = 1, *, eight_bit: bool = False
+    info: VideoInfo, frame_interval: int = 1, *, eight_bit: bool = False, threads: int | None = None
 ) -> Iterator[tuple[int, Fraction, np.ndarray]]:
     """Every ``frame_interval``-th frame as ``(index, time, rgb)``, in display order; ``rgb`` is
-    uint16 for inputs of more than 8 bits unless ``eight_bit``."""
+    uint16 for inputs of more than 8 bits unless ``eight_bit``. ``threads``: the decoder's
+    (None: FFmpeg's choice, one per core)."""
     if info.is_sequence:
         return _sequence_frames(info, frame_interval)
-    return _video_frames(info, frame_interval, eight_bit)
+    return _video_frames(info, frame_interval, eight_bit, threads)
 
 
-def read_frames(info: VideoInfo, frame_interval: int = 1, maxsize: int = 8) -> FrameStream:
+def read_frames(
+    info: VideoInfo, frame_interval: int = 1, maxsize: int = 8, threads: int | None = None
+) -> FrameStream:
     """``decode_frames`` in a background thread (at most ``maxsize`` frames ahead)."""
 
     def produce(emit: Callable) -> None:
-        with contextlib.closing(decode_frames(info, frame_interval)) as frames:
+        with contextlib.closing(decode_frames(info, frame_interval, threads=threads)) as frames:
             for item in frames:
                 emit(item)
 
@@ -400,13 +405,15 @@ def _sequence_frames(info: VideoInfo, frame_interval: int) -> Iterator:
         yield index, index / info.rate, rgb
 
 
-def _video_frames(info: VideoInfo, frame_interval: int, eight_bit: bool) -> Iterator:
+def _video_frames(
+    info: VideoInfo, frame_interval: int, eight_bit: bool, threads: int | None
+) -> Iterator:
     pixel_format = "rgb48le" if info.bit_depth > 8 and not eight_bit else "rgb24"
     size = {"width": info.width, "height": info.height}
     clock = _Clock(info)
     index, resized = 0, False
     with _open(info.path) as container:
-        stream = _video_stream(container)
+        stream = _video_stream(container, threads)
         for frame in _decoded(container, stream, info.path):
             time = clock.time(index, frame.pts)
             if (frame.width, frame.height) != (info.width, info.height) and not resized:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_FPS = 10**9  # output clocks tick in nanoseconds at the finest
 MAX_FACTOR = 10**6
+# ffmpeg's time syntax: [-][HH:]MM:SS[.m...] or [-]S+[.m...][s|ms|us]
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+_SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,23 @@ def to_fraction(value: float | str | Fraction) -> Fraction:
         if frac != ntsc and abs(frac - ntsc) < Fraction(1, 200):
             return ntsc
     return frac.limit_denominator(1_000_000) or frac
+
+
+def parse_time(text: str, flag: str = "time") -> Fraction:
+    """An ffmpeg-style time as exact seconds: ``90``, ``1.5``, ``1500ms``, ``01:30``,
+    ``1:02:03.25``. Negative or malformed times raise EmavfiError naming ``flag``."""
+    text = text.strip()
+    clock = _CLOCK.match(text)
+    if clock:
+        hours, minutes, seconds = clock.groups()
+        if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
+            raise EmavfiError(f"{flag} {text!r}: minutes and seconds go up to 59")
+        return Fraction(int(hours or 0) * 3600 + int(minutes) * 60) + Fraction(seconds)
+    plain = _SECONDS.match(text)
+    if plain:
+        scale = {"ms": Fraction(1, 1000), "us": Fraction(1, 10**6)}.get(plain.group(2), 1)
+        return Fraction(plain.group(1)) * scale
+    raise EmavfiError(f"{flag} {text!r} is not a time (e.g. 90, 1.5, 1500ms, 01:30, 1:02:03.25)")
 
 
 def output_count(start: Fraction, end: Fraction, fps: Fraction) -> int:
@@ -121,7 +142,8 @@ class Timeline:
         if ts1 <= ts0:
             return iter(())
         steps = self.factor + 1
-        return (ts0 + (ts1 - ts0) * j / steps for j in range(steps))
+        times = (ts0 + (ts1 - ts0) * j / steps for j in range(steps))
+        return (time for time in times if self.start <= time < self.end)  # a trimmed span
 
 
 def frames_between(

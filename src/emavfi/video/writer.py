@@ -120,6 +120,14 @@ class VideoSink:
         time_base: exact time base of the output timestamps; rate: nominal frame rate.
         codec: encoder name, or None for libx264 where the container takes it, else the
             container's default (VP9 for .webm, GIF for .gif).
+        span: the input times kept ``[start, end)`` (default: all). Frame times are input times;
+            the output's are shifted by ``start`` when the span starts later than the input, and
+            the copied streams keep the packets that start in the span, shifted alike.
+        threads: the encoder's threads (None: its own choice, about one per core).
+        b_frames: False encodes without B-frames (segments: their decode times then never go
+            back across a join).
+        template: a video stream whose encoded packets ``write_packet`` copies (a join of
+            segments) instead of frames to encode.
     """
 
     def __init__(
@@ -132,25 +140,42 @@ class VideoSink:
         codec: str | None = None,
         crf: int | None = DEFAULT_CRF,
         copy_streams: bool = True,
+        span: tuple[Fraction, Fraction] | None = None,
+        threads: int | None = None,
+        b_frames: bool = True,
+        template=None,
     ):
         import av
 
         self.path, self.info, self.time_base = path, info, time_base
+        start, end = span or (info.start, info.end)
+        self.offset = start - info.start  # of a trimmed span: its start is the output's
+        self.copy_from = start if start > info.start else None  # copied packets kept: a trim's
+        self.copy_to = end if end < info.end else None
         remove_stale_temps(path)
         self._tmp = temp_path(path, path.suffix)
         tmp = str(self._tmp)
         self.count = 0
         self._source = None
+        self._remux = template is not None
         try:
             self._container = av.open(tmp, "w", format=_format_for(path))
-            self._stream = self._add_video_stream(codec, crf, rate)
+            if template is not None:
+                self._stream = self._container.add_stream_from_template(template)
+                self._stream.time_base = time_base
+            else:
+                self._stream = self._add_video_stream(codec, crf, rate, b_frames)
+            if threads and template is None:
+                self._stream.codec_context.thread_count = threads
             if copy_streams and info.other_streams and not info.is_sequence:
                 self._open_copies()
         except BaseException:
             self.abort()
             raise
 
-    def _add_video_stream(self, codec: str | None, crf: int | None, rate: Fraction):
+    def _add_video_stream(
+        self, codec: str | None, crf: int | None, rate: Fraction, b_frames: bool = True
+    ):
         stream = self._new_stream(codec, rate)
         name = stream.codec_context.codec.name
         stream.width, stream.height = self.info.width, self.info.height
@@ -160,6 +185,8 @@ class VideoSink:
         options = {"x265-params": "log-level=error"} if name == "libx265" else {}  # else: chatty
         if crf is not None and name in CRF_CODECS:
             options.update({"crf": str(crf), **({"b": "0"} if "vpx" in name else {})})
+        if not b_frames:
+            options["bf"] = "0"
         stream.options = options
         if self.info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = self.info.sample_aspect_ratio
@@ -225,9 +252,17 @@ class VideoSink:
             if packet.dts is None and packet.pts is None:
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if time is not None and stamp * Fraction(packet.time_base) > time:
+            seconds = stamp * Fraction(packet.time_base)
+            after = self.copy_to is not None and seconds >= self.copy_to
+            if after or (time is not None and seconds > time):
                 self._held = packet
                 return
+            if self.copy_from is not None and seconds < self.copy_from:
+                continue
+            shift = round(self.offset / Fraction(packet.time_base))
+            if shift:
+                packet.pts = None if packet.pts is None else packet.pts - shift
+                packet.dts = None if packet.dts is None else packet.dts - shift
             packet.stream = self._copies[packet.stream.index]
             self._container.mux(packet)
 
@@ -235,10 +270,18 @@ class VideoSink:
         """Encode one ``(time, rgb)`` frame; ``rgb`` is ``(H, W, 3)`` uint8 or uint16."""
         time, rgb = item
         frame = self._encodable(rgb)
-        frame.pts = round(time / self.time_base)
+        frame.pts = round((time - self.offset) / self.time_base)
         frame.time_base = self.time_base
         self._copy_until(time)
         self._container.mux(self._stream.encode(frame))
+        self.count += 1
+
+    def write_packet(self, packet) -> None:
+        """Copy one encoded video packet of the template's kind, its timestamps kept."""
+        time = packet.pts * Fraction(packet.time_base) + self.offset  # the input's clock
+        self._copy_until(time)
+        packet.stream = self._stream
+        self._container.mux(packet)
         self.count += 1
 
     def _encodable(self, rgb: np.ndarray):
@@ -259,7 +302,8 @@ class VideoSink:
     def commit(self) -> None:
         """Flush the encoder, copy the rest of the other streams, close and rename."""
         try:
-            self._container.mux(self._stream.encode(None))
+            if not self._remux:
+                self._container.mux(self._stream.encode(None))
             self._copy_until(None)
             self._close()
         except BaseException:
