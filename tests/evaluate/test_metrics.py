@@ -35,6 +35,17 @@ def test_psnr_matches_analytic_value_for_known_error():
     assert metrics.psnr(pred, gt) == pytest.approx(10 * math.log10(255**2 / 32.0))
 
 
+@pytest.mark.parametrize("channel", [0, 1, 2])
+def test_psnr_counts_every_channel(channel):
+    gt = _image(7)
+    pred = gt.copy()
+    plane = gt[..., channel]
+    pred[..., channel] = np.where(plane < 128, plane + 6, plane - 6)
+    # an error of 6 on one channel of three: MSE = 36 / 3 = 12, whichever channel it is
+    assert metrics.mse(pred, gt) == pytest.approx(12.0)
+    assert metrics.psnr(pred, gt) == pytest.approx(10 * math.log10(255**2 / 12.0))
+
+
 def test_psnr_of_gaussian_noise_is_near_analytic():
     rng = np.random.default_rng(1)
     gt = np.full((128, 128, 3), 128, np.uint8)
@@ -52,6 +63,17 @@ def test_float_prediction_is_rounded_to_8_bit():
     assert metrics.psnr(almost, gt) == math.inf
     tensor = torch.from_numpy(gt).permute(2, 0, 1).float() / 255
     assert metrics.psnr(tensor[None], gt) == math.inf
+
+
+def test_float_prediction_rounds_to_nearest_not_down():
+    gt = np.clip(_image(8), 1, 254)
+    below = (gt.astype(np.float64) - 0.4) / 255  # rounds up to gt; truncation gives gt - 1
+    assert metrics.psnr(below, gt) == math.inf
+    above = (gt.astype(np.float64) + 0.6) / 255  # rounds up to gt + 1 everywhere: MSE = 1
+    assert metrics.mse(above, gt) == pytest.approx(1.0)
+    assert metrics.psnr(above, gt) == pytest.approx(10 * math.log10(255**2))
+    tensor = torch.from_numpy(above).permute(2, 0, 1).float()
+    assert metrics.mse(tensor, gt) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("seeds", [(3, 4), (5, 6)])
