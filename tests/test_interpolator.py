@@ -15,7 +15,9 @@ class _Recorder(nn.Module):
 
     def __init__(self, pad_multiple: int, order: str):
         super().__init__()
-        self.spec = ModelSpec(name="fake", builder=nn.Identity, pad_multiple=pad_multiple, channel_order=order)
+        self.spec = ModelSpec(
+            name="fake", builder=nn.Identity, pad_multiple=pad_multiple, channel_order=order
+        )
         self.calls = []
 
     def forward(self, img0, img1, timestep):
@@ -83,7 +85,9 @@ def test_size_mismatch_and_bad_options():
         Interpolator("no-such-model-xyz", device="cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
 def test_missing_cuda_is_a_clear_error():
     with pytest.raises(EmavfiError, match="not available"):
         Interpolator("blend", device="cuda")

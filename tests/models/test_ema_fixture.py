@@ -1,6 +1,5 @@
 """Our EMA-VFI reproduces the published network's tensors number for number."""
 
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -10,7 +9,6 @@ from emavfi.models.ema_vfi.net import EMAVFI
 from tests.shared_paths import FIXTURES
 
 TOLERANCE = 1e-4
-
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,9 @@ def test_refine_at_scale_runs_the_unet_small_and_blends_at_full_size():
     model = _tiny("ema-tiny").eval()
     img0, img1 = _frames(batch=1, height=128, width=192)
     sizes = []
-    hook = model.unet.register_forward_pre_hook(lambda _, args: sizes.append(tuple(args[0].shape[2:])))
+    hook = model.unet.register_forward_pre_hook(
+        lambda _, args: sizes.append(tuple(args[0].shape[2:]))
+    )
     with torch.no_grad():
         flow_only = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5)
         fast = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5, refine_at_scale=True)

@@ -1,6 +1,5 @@
 """The packaged default weights: they load by name and beat the cross-fade on real pairs."""
 
-
 import numpy as np
 
 from emavfi.imageio import read_image
