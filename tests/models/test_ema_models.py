@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
-from emavfi.models.ema_vfi.net import InterpolationOutput
+from emavfi.models.ema_vfi.net import InterpolationOutput, _upscale_flow
 from emavfi.models.ema_vfi.warp import backward_warp
 from emavfi.models.registry import create_model, get_spec, list_models
 
@@ -50,6 +51,33 @@ def test_flow_scale_keeps_full_resolution_outputs():
         half = model(img0, img1, 0.5, return_aux=True, flow_scale=0.5)
     assert half.pred.shape == full.pred.shape and half.flow.shape == full.flow.shape
     assert not torch.allclose(half.flow, full.flow)  # the motion really was estimated smaller
+
+
+def test_upscaled_flow_vectors_grow_with_the_size_ratio():
+    flow = torch.tensor([1.0, -2.0, 3.0, 0.5]).view(1, 4, 1, 1).repeat(2, 1, 8, 6)
+    doubled = _upscale_flow(flow, (16, 12))
+    assert doubled.shape == (2, 4, 16, 12)
+    assert torch.allclose(doubled, 2 * flow.repeat(1, 1, 2, 2))
+    # unequal ratios: x components (channels 0, 2) by the width's, y (1, 3) by the height's
+    stretched = _upscale_flow(flow, (16, 18))
+    expected = torch.tensor([3.0, -4.0, 9.0, 1.0]).view(1, 4, 1, 1).expand(2, 4, 16, 18)
+    assert torch.allclose(stretched, expected)
+
+
+def test_flow_estimated_at_half_scale_keeps_its_full_size_magnitude():
+    """A known 8 px shift: the flow at t = 0.5 is 4 px either way, at full or half scale."""
+    torch.manual_seed(0)
+    model = create_model("ema-tiny", flow_init="dis").eval()  # stage 0 is DIS flow: known values
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 3, 32, 32, generator=generator)
+    img0 = F.interpolate(coarse, size=(128, 128), mode="bicubic").clamp(0, 1)
+    img1 = torch.roll(img0, 8, dims=3)
+    with torch.no_grad():
+        for scale in (1.0, 0.5):
+            stage0 = model(img0, img1, 0.5, return_aux=True, flow_scale=scale).flow_stages[0]
+            assert stage0.shape == (1, 4, 128, 128)
+            inner = stage0[0, :, 16:-16, 16:-16].flatten(1).median(dim=1).values
+            assert torch.allclose(inner, torch.tensor([-4.0, 0.0, 4.0, 0.0]), atol=0.25), scale
 
 
 def test_refine_at_scale_runs_the_unet_small_and_blends_at_full_size():
