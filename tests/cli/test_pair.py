@@ -22,7 +22,22 @@ def pair(tmp_path):
 
 def test_writes_one_png_per_timestep(pair, tmp_path):
     out = tmp_path / "out"
-    assert main(["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--times", "0.25,0.5,0.75", "--model", "blend"]) == 0
+    assert (
+        main(
+            [
+                "pair",
+                str(pair[0]),
+                str(pair[1]),
+                "-o",
+                str(out),
+                "--times",
+                "0.25,0.5,0.75",
+                "--model",
+                "blend",
+            ]
+        )
+        == 0
+    )
     files = sorted(out.glob("*.png"))
     assert len(files) == 3
     a = cv2.imread(str(pair[0])).astype(float)
@@ -33,9 +48,26 @@ def test_writes_one_png_per_timestep(pair, tmp_path):
 
 def test_num_gives_evenly_spaced_frames(pair, tmp_path):
     out = tmp_path / "o"
-    assert main(["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--num", "3", "--model", "classical"]) == 0
+    assert (
+        main(
+            [
+                "pair",
+                str(pair[0]),
+                str(pair[1]),
+                "-o",
+                str(out),
+                "--num",
+                "3",
+                "--model",
+                "classical",
+            ]
+        )
+        == 0
+    )
     assert [p.name for p in sorted(out.glob("*.png"))] == [
-        "frame_001_t0.2500.png", "frame_002_t0.5000.png", "frame_003_t0.7500.png"
+        "frame_001_t0.2500.png",
+        "frame_002_t0.5000.png",
+        "frame_003_t0.7500.png",
     ]
 
 
@@ -55,13 +87,21 @@ def _fails(capsys, argv, text):
 def test_bad_inputs(pair, tmp_path, capsys):
     a, b = map(str, pair)
     out = str(tmp_path / "o")
-    _fails(capsys, ["pair", a, str(tmp_path / "missing.png"), "-o", out, "--model", "blend"], "not found")
+    _fails(
+        capsys,
+        ["pair", a, str(tmp_path / "missing.png"), "-o", out, "--model", "blend"],
+        "not found",
+    )
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     _fails(capsys, ["pair", a, str(junk), "-o", out, "--model", "blend"], "cannot decode")
     small = _write(tmp_path / "small.png", np.zeros((8, 8, 3), np.uint8))
     _fails(capsys, ["pair", a, str(small), "-o", out, "--model", "blend"], "differ in size")
-    _fails(capsys, ["pair", a, b, "-o", out, "--times", "0.5,1.2", "--model", "blend"], "outside (0, 1)")
+    _fails(
+        capsys,
+        ["pair", a, b, "-o", out, "--times", "0.5,1.2", "--model", "blend"],
+        "outside (0, 1)",
+    )
     _fails(capsys, ["pair", a, b, "-o", str(pair[0]), "--model", "blend"], "not a folder")
     _fails(capsys, ["pair", a, b, "-o", out, "--model", "nope"], "unknown model")
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.png"))
