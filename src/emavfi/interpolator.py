@@ -35,7 +35,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise EmavfiError(f"device {name!r} is not available (no CUDA GPU found); use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise EmavfiError("device 'mps' is not available on this machine; use --device cpu")
     try:
         return torch.device(name)
@@ -114,18 +116,24 @@ class Interpolator:
             self._scale_kwargs["refine_at_scale"] = True
 
     # -- tensors ---------------------------------------------------------------------------
-    def __call__(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+    def __call__(
+        self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]
+    ) -> list[torch.Tensor]:
         return self.interpolate(img0, img1, timesteps)
 
     @torch.inference_mode()
-    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> list[torch.Tensor]:
+    def interpolate(
+        self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]
+    ) -> list[torch.Tensor]:
         """img0, img1: (B, 3, H, W) or (3, H, W) RGB in [0, 1] (uint8 is scaled).
 
         Returns one (B, 3, H, W) float RGB tensor in [0, 1] on the CPU per timestep.
         """
         img0, img1 = _as_batch(img0), _as_batch(img1)
         if img0.shape != img1.shape:
-            raise EmavfiError(f"frames differ in size: {tuple(img0.shape[-2:])} vs {tuple(img1.shape[-2:])}")
+            raise EmavfiError(
+                f"frames differ in size: {tuple(img0.shape[-2:])} vs {tuple(img1.shape[-2:])}"
+            )
         times = [float(t) for t in timesteps]
         for t in times:
             if not 0 < t < 1:
@@ -141,7 +149,9 @@ class Interpolator:
                 outputs[k].append(pred.float().cpu())
         return [torch.cat(parts) for parts in outputs]
 
-    def _predict(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+    def _predict(
+        self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
+    ) -> list[torch.Tensor]:
         preds = self._forward_padded(img0, img1, times)
         if self.tta:
             for dims in ((3,), (2,)):
@@ -150,7 +160,9 @@ class Interpolator:
             preds = [p / 3 for p in preds]
         return [p.clamp(0, 1) for p in preds]
 
-    def _forward_padded(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> list[torch.Tensor]:
+    def _forward_padded(
+        self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
+    ) -> list[torch.Tensor]:
         h, w = img0.shape[-2:]
         multiple = self.spec.pad_multiple
         if self._takes_scale and self.scale != 1:
@@ -172,16 +184,29 @@ class Interpolator:
             if hasattr(self.model, "encode") and hasattr(self.model, "decode"):
                 features = self.model.encode(img0, img1, **self._scale_kwargs)
                 for t in times:
-                    preds.append(self.model.decode(img0, img1, torch.full((batch,), t, device=img0.device), features))
+                    preds.append(
+                        self.model.decode(
+                            img0, img1, torch.full((batch,), t, device=img0.device), features
+                        )
+                    )
             else:
                 for t in times:
-                    preds.append(self.model(img0, img1, torch.full((batch,), t, device=img0.device), **self._scale_kwargs))
+                    preds.append(
+                        self.model(
+                            img0,
+                            img1,
+                            torch.full((batch,), t, device=img0.device),
+                            **self._scale_kwargs,
+                        )
+                    )
         if self.spec.channel_order == "BGR":
             preds = [p.flip(1) for p in preds]
         return [p[..., :h, :w].float() for p in preds]
 
     # -- uint8 arrays ----------------------------------------------------------------------
-    def frames(self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]) -> list[np.ndarray]:
+    def frames(
+        self, frame0: np.ndarray, frame1: np.ndarray, timesteps: Sequence[float]
+    ) -> list[np.ndarray]:
         """HxWx3 uint8 RGB arrays -> one HxWx3 uint8 RGB array per timestep."""
         a, b = _array_to_tensor(frame0), _array_to_tensor(frame1)
         return [tensor_to_array(out[0]) for out in self.interpolate(a, b, timesteps)]
