@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator
+from emavfi.interpolator import Interpolator, resolve_device
 from emavfi.models.registry import ModelSpec
 
 
@@ -22,15 +22,32 @@ class _Recorder(nn.Module):
 
     def forward(self, img0, img1, timestep):
         self.calls.append((tuple(img0.shape), timestep.clone()))
+        self.inputs = (img0.clone(), img1.clone())
         return img0 * (1 - timestep.view(-1, 1, 1, 1)) + img1 * timestep.view(-1, 1, 1, 1)
 
 
 def test_pads_to_multiple_and_unpads():
     net = _Recorder(32, "RGB")
     interp = Interpolator(net, device="cpu", batch_size=8)
-    out = interp(torch.rand(1, 3, 37, 50), torch.rand(1, 3, 37, 50), [0.5])
+    a, b = torch.rand(1, 3, 37, 50), torch.rand(1, 3, 37, 50)
+    out = interp(a, b, [0.5])
     assert out[0].shape == (1, 3, 37, 50)
     assert net.calls[0][0] == (1, 3, 64, 64)
+    # the frame sits top-left and comes back from there
+    assert torch.allclose(out[0], (a + b) / 2, atol=1e-6)
+
+
+def test_padding_replicates_the_edges():
+    net = _Recorder(16, "RGB")
+    a, b = torch.rand(2, 3, 21, 27), torch.rand(2, 3, 21, 27)
+    Interpolator(net, device="cpu")(a, b, [0.5])
+    for padded, frame in zip(net.inputs, (a, b)):
+        assert padded.shape == (2, 3, 32, 32)
+        assert torch.equal(padded[..., :21, :27], frame)
+        assert torch.equal(padded[..., 21:, :27], frame[..., 20:, :].expand(-1, -1, 11, -1))
+        assert torch.equal(padded[..., :21, 27:], frame[..., :, 26:].expand(-1, -1, -1, 5))
+        corner = frame[..., 20:, 26:].expand(-1, -1, 11, 5)
+        assert torch.equal(padded[..., 21:, 27:], corner)
 
 
 def test_all_timesteps_of_a_batch_in_chunks():
@@ -93,10 +110,45 @@ def test_missing_cuda_is_a_clear_error():
         Interpolator("blend", device="cuda")
 
 
+def test_device_names_are_checked_before_use(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # pretend: one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(EmavfiError, match=r"'cuda:1' is not available \(1 CUDA GPU"):
+        resolve_device("cuda:1")
+    with pytest.raises(EmavfiError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+
+
 def test_tta_averages_flipped_predictions():
     interp = Interpolator("blend", device="cpu", tta=True)
     a, b = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6)
     assert torch.allclose(interp(a, b, [0.4])[0], 0.6 * a + 0.4 * b, atol=1e-6)
+
+
+class _Shifter(_Recorder):
+    """Not flip-invariant: img1 moved 1 px down and 2 px right, blended with img0."""
+
+    def forward(self, img0, img1, timestep):
+        t = timestep.view(-1, 1, 1, 1)
+        return img0 * (1 - t) + torch.roll(img1, shifts=(1, 2), dims=(2, 3)) * t
+
+
+def test_tta_averages_the_predictions_on_flipped_frames():
+    a, b = torch.rand(1, 3, 6, 8), torch.rand(1, 3, 6, 8)
+    net = _Shifter(1, "RGB")
+
+    def shifted(x0, x1):
+        return 0.6 * x0 + 0.4 * torch.roll(x1, shifts=(1, 2), dims=(2, 3))
+
+    plain = shifted(a, b)
+    flipped_w = shifted(a.flip(3), b.flip(3)).flip(3)  # flip, predict, flip back
+    flipped_h = shifted(a.flip(2), b.flip(2)).flip(2)
+    expected = (plain + flipped_w + flipped_h) / 3
+    assert torch.allclose(Interpolator(net, device="cpu")(a, b, [0.4])[0], plain, atol=1e-6)
+    with_tta = Interpolator(net, device="cpu", tta=True)(a, b, [0.4])[0]
+    assert torch.allclose(with_tta, expected, atol=1e-6)
+    assert (with_tta - plain).abs().max() > 0.05
 
 
 def test_network_encodes_once_for_all_timesteps():
