@@ -211,10 +211,20 @@ def test_fast_mode_reaches_the_learned_model_and_is_recorded(tmp_path: Path, tri
     runs = {}
     for label, extra in (("full", []), ("fast", ["--fast"])):
         out = tmp_path / label
-        argv = ["eval", "--model", "ema-cpu", "--device", "cpu", "--dataset", f"triplet:{triplet_root}"]
+        argv = [
+            "eval",
+            "--model",
+            "ema-cpu",
+            "--device",
+            "cpu",
+            "--dataset",
+            f"triplet:{triplet_root}",
+        ]
         assert main(argv + ["-o", str(out), "--no-html"] + extra) == 0
         runs[label] = json.loads((out / "results.json").read_text())
     assert runs["fast"]["settings"]["scale"] == 0.5 and runs["fast"]["settings"]["refine_at_scale"]
-    assert runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    assert (
+        runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    )
     psnr = {k: [s["psnr"] for s in v["samples"]] for k, v in runs.items()}
     assert psnr["fast"] != psnr["full"]  # the network really ran at half size
