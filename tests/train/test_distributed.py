@@ -15,27 +15,52 @@ from emavfi.train.state import load_resume_checkpoint
 def _write_scenes(root, scenes: int = 2, frames: int = 5, size: int = 48) -> None:
     rng = np.random.default_rng(0)
     for scene in range(scenes):
-        texture = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (size + 16, size + 16))
+        texture = cv2.resize(
+            rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (size + 16, size + 16)
+        )
         folder = root / f"scene{scene}"
         folder.mkdir(parents=True)
         for index in range(frames):
-            cv2.imwrite(str(folder / f"frame{index + 1:04d}.png"), texture[index : index + size, 2 * index : 2 * index + size])
+            cv2.imwrite(
+                str(folder / f"frame{index + 1:04d}.png"),
+                texture[index : index + size, 2 * index : 2 * index + size],
+            )
 
 
 def test_torchrun_two_processes_gloo(tmp_path):
     _write_scenes(tmp_path / "scenes")
     sets = [
-        "model=ema-tiny", "batch_size=1", "crop_size=[32,32]", "num_epochs=1", "steps_per_epoch=2",
-        "workers=0", "vgg_weight=0", "tensorboard=false", "device=cpu", "val_max_items=1",
+        "model=ema-tiny",
+        "batch_size=1",
+        "crop_size=[32,32]",
+        "num_epochs=1",
+        "steps_per_epoch=2",
+        "workers=0",
+        "vgg_weight=0",
+        "tensorboard=false",
+        "device=cpu",
+        "val_max_items=1",
         f"sources=[{{kind: scenes, path: {tmp_path / 'scenes'}}}]",
         f"val_sources=[{{kind: scenes, path: {tmp_path / 'scenes'}}}]",
-        f"checkpoint_path={tmp_path / 'run'}", f"best_model_path={tmp_path / 'best.safetensors'}",
+        f"checkpoint_path={tmp_path / 'run'}",
+        f"best_model_path={tmp_path / 'best.safetensors'}",
         f"output_image_path={tmp_path / 'images'}",
     ]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "emavfi.cli.main", "train", *[f"--set={item}" for item in sets]]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "emavfi.cli.main",
+        "train",
+        *[f"--set={item}" for item in sets],
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("best model:") == 1  # only rank 0 reports
     assert "rank 1 of 2" in done.stderr
