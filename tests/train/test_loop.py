@@ -23,9 +23,13 @@ from .conftest import ShiftedTextures, tiny_config
 def _fixed_batch_loss(model: torch.nn.Module) -> float:
     dataset = ShiftedTextures(4, 1, seed=99)
     batch = collate_samples([dataset[i] for i in range(4)])
-    weights = LossWeights(vgg=0, color=0, gradient=0, temporal=0, laplacian=0, flow=0, charbonnier=1.0)
+    weights = LossWeights(
+        vgg=0, color=0, gradient=0, temporal=0, laplacian=0, flow=0, charbonnier=1.0
+    )
     with torch.no_grad():
-        output = model(batch["img0"], batch["img1"], batch["timesteps"].reshape(-1), return_aux=True)
+        output = model(
+            batch["img0"], batch["img1"], batch["timesteps"].reshape(-1), return_aux=True
+        )
         return TrainingLoss(weights)(output, batch)[0].item()
 
 
@@ -44,7 +48,12 @@ def test_a_few_steps_lower_the_loss_and_save_a_loadable_best_model(tmp_path, sta
 
 
 def test_resume_continues_exactly(tmp_path, stand_in_data, monkeypatch):
-    common = ["steps_per_epoch=5", "checkpoint_interval=3", "targets_per_sample=2", "flow_teacher=dis-fast"]
+    common = [
+        "steps_per_epoch=5",
+        "checkpoint_interval=3",
+        "targets_per_sample=2",
+        "flow_teacher=dis-fast",
+    ]
     straight = train(tiny_config(tmp_path / "a", *common))
 
     real_step = loop.Trainer._train_step
@@ -72,7 +81,9 @@ def test_resume_continues_exactly(tmp_path, stand_in_data, monkeypatch):
     assert state_a["scheduler"]["last_epoch"] == state_b["scheduler"]["last_epoch"]
 
 
-def test_non_finite_losses_skip_then_abort_keeping_last_good_checkpoint(tmp_path, stand_in_data, monkeypatch):
+def test_non_finite_losses_skip_then_abort_keeping_last_good_checkpoint(
+    tmp_path, stand_in_data, monkeypatch
+):
     real = losses.charbonnier
     calls = {"n": 0}
 
@@ -88,7 +99,9 @@ def test_non_finite_losses_skip_then_abort_keeping_last_good_checkpoint(tmp_path
         train(cfg)
     assert "last.pt" in str(info.value)
     good = load_resume_checkpoint(tmp_path / "run" / "last.pt")
-    assert good["step"] == 4  # steps 3 and 4 were skipped; the checkpoint at 4 holds step 2's weights
+    assert (
+        good["step"] == 4
+    )  # steps 3 and 4 were skipped; the checkpoint at 4 holds step 2's weights
     assert all(torch.isfinite(v).all() for v in good["model"].values())
 
 
@@ -99,8 +112,13 @@ def test_time_budget_stops_cleanly(tmp_path, stand_in_data):
 
 
 def test_early_stopping(tmp_path, stand_in_data):
-    cfg = tiny_config(tmp_path, "num_epochs=5", "steps_per_epoch=1", "early_stopping.patience=1",
-                      "early_stopping.min_delta=100")
+    cfg = tiny_config(
+        tmp_path,
+        "num_epochs=5",
+        "steps_per_epoch=1",
+        "early_stopping.patience=1",
+        "early_stopping.min_delta=100",
+    )
     result = train(cfg)
     assert result.stop_reason == "early stopping" and result.epoch == 2
 
@@ -115,12 +133,28 @@ def test_cli_train(tmp_path, stand_in_data, capsys):
 def test_cli_missing_data_is_one_line(tmp_path, capsys):
     code = main(["train", "--set", f"train_data_dir={tmp_path / 'nowhere'}"])
     err = capsys.readouterr().err
-    assert code == 2 and "training data not found" in err and "synthetic" in err and len(err.splitlines()) == 1
+    assert (
+        code == 2
+        and "training data not found" in err
+        and "synthetic" in err
+        and len(err.splitlines()) == 1
+    )
 
 
 def _tiny_sets(tmp_path):
     cfg = tiny_config(tmp_path)
-    return [f"model={cfg.model}", "batch_size=2", "crop_size=[32,32]", "num_epochs=1", "steps_per_epoch=2",
-            "workers=0", "vgg_weight=0", "tensorboard=false", f"checkpoint_path={cfg.checkpoint_path}",
-            f"best_model_path={cfg.best_model_path}", f"output_image_path={cfg.output_image_path}",
-            f"val_data_dir={cfg.val_data_dir}", "val_max_items=1"]
+    return [
+        f"model={cfg.model}",
+        "batch_size=2",
+        "crop_size=[32,32]",
+        "num_epochs=1",
+        "steps_per_epoch=2",
+        "workers=0",
+        "vgg_weight=0",
+        "tensorboard=false",
+        f"checkpoint_path={cfg.checkpoint_path}",
+        f"best_model_path={cfg.best_model_path}",
+        f"output_image_path={cfg.output_image_path}",
+        f"val_data_dir={cfg.val_data_dir}",
+        "val_max_items=1",
+    ]
