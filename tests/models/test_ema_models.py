@@ -111,7 +111,7 @@ def test_refine_at_scale_keeps_the_unet_multiple_for_any_scale():
 def test_timestep_count_must_match_batch():
     model = _tiny("ema-tiny").eval()
     img0, img1 = _frames(batch=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="3 values for a batch of 2"):
         model(img0, img1, torch.tensor([0.1, 0.2, 0.3]))
 
 

@@ -117,13 +117,13 @@ class _Interrupting:
     def __call__(self, img0, img1, timesteps):
         self.calls += 1
         if self.calls == 3:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("simulated Ctrl-C")
         return [img0 * (1 - t) + img1 * t for t in timesteps]
 
 
 def test_ctrl_c_leaves_no_partial_output(clip: Path, tmp_path: Path):
     digest = hashlib.sha256(clip.read_bytes()).hexdigest()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated Ctrl-C"):
         interpolate_video(
             clip,
             tmp_path / "out.mp4",
