@@ -11,6 +11,7 @@ from skimage.metrics import structural_similarity
 
 from emavfi import metrics
 from emavfi.errors import EmavfiError
+from emavfi.metrics import to_uint8
 
 
 def _image(seed: int, height: int = 40, width: int = 48) -> np.ndarray:
@@ -110,3 +111,45 @@ def test_size_mismatch_and_tiny_frames_are_clear_errors():
         metrics.psnr(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8))
     with pytest.raises(EmavfiError, match="at least 11x11"):
         metrics.ssim(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+
+
+def test_to_uint8_rounds_clips_and_checks_tensor_shapes():
+    floats = np.array([[[-0.2, 0.5, 1.3], [0.1, 0.999, 0.0]]])  # 1x2x3
+    assert to_uint8(floats).dtype == np.uint8
+    assert to_uint8(floats).tolist() == [[[0, 128, 255], [26, 255, 0]]]
+    frame = torch.rand(3, 5, 6)
+    assert to_uint8(frame[None]).shape == (5, 6, 3)
+    assert np.array_equal(to_uint8(frame), to_uint8(frame.permute(1, 2, 0).numpy()))
+    with pytest.raises(ValueError, match="got a batch of 2"):
+        to_uint8(torch.rand(2, 3, 5, 6))
+    with pytest.raises(ValueError, match=r"expected a \(3, H, W\) tensor, got \(4, 5, 6\)"):
+        to_uint8(torch.rand(4, 5, 6))
+    with pytest.raises(ValueError, match=r"got \(5, 6\)"):
+        to_uint8(torch.rand(5, 6))
+
+
+@pytest.mark.parametrize("shape", [(12, 12), (12, 12, 4), (12, 12, 1)])
+def test_frames_must_be_rgb(shape):
+    frame = np.zeros(shape, np.uint8)
+    with pytest.raises(EmavfiError, match=rf"expected HxWx3 RGB frames, got shape \({shape[0]}, "):
+        metrics.psnr(frame, frame.copy())
+
+
+def test_ssim_takes_frames_down_to_the_window_size():
+    image = _image(10, height=11, width=11)
+    assert metrics.ssim(image, image.copy()) == pytest.approx(1.0)
+    for height, width in ((11, 10), (10, 11)):
+        with pytest.raises(EmavfiError, match=rf"at least 11x11, got {width}x{height}"):
+            metrics.ssim(image[:height, :width], image[:height, :width].copy())
+
+
+def test_error_map_is_the_per_pixel_rgb_distance():
+    gt = np.zeros((4, 6, 3), np.uint8)
+    pred = gt.copy()
+    pred[1, 2] = (3, 4, 0)
+    pred[3, 5] = (0, 6, 8)
+    errors = metrics.error_map(pred, gt)
+    assert errors.dtype == np.float32 and errors.shape == (4, 6)
+    expected = np.zeros((4, 6))
+    expected[1, 2], expected[3, 5] = 5.0, 10.0
+    assert np.array_equal(errors, expected)
