@@ -54,7 +54,6 @@ def resolve_mode(
         log.warning(
             "both a target fps (%s) and a factor (%d) were given: the fps wins", fps, factor
         )
-        factor = None
     if fps is not None:
         fps = to_fraction(fps)
         if not fps > 0:
