@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator, resolve_device
+from emavfi.interpolator import Interpolator, resolve_device, tensor_to_array
 from emavfi.models.registry import ModelSpec
 
 
@@ -162,3 +162,28 @@ def test_network_encodes_once_for_all_timesteps():
     outs = interp(torch.rand(1, 3, 40, 52), torch.rand(1, 3, 40, 52), [0.25, 0.5, 0.75])
     assert len(calls) == 1 and [o.shape for o in outs] == [(1, 3, 40, 52)] * 3
     assert not torch.allclose(outs[0], outs[2])  # the timestep reaches the network
+
+
+def test_frames_takes_rgba_grey_and_float_arrays():
+    interp = Interpolator("blend", device="cpu")
+    rgba = np.zeros((5, 7, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 100, 7  # alpha is dropped, not averaged in
+    grey = np.full((5, 7), 200, np.uint8)
+    (mid,) = interp.frames(rgba, grey, [0.5])
+    assert mid.shape == (5, 7, 3) and (mid == 150).all()
+    floats = np.full((5, 7, 3), 0.2), np.full((5, 7, 3), 0.6)  # float arrays are in [0, 1]
+    assert (interp.frames(*floats, [0.5])[0] == 102).all()
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 2), (5, 7, 5), (1, 5, 7, 3)])
+def test_frames_rejects_other_shapes(shape):
+    frame = np.zeros(shape, np.uint8)
+    with pytest.raises(EmavfiError, match=rf"expected an HxWx3 image, got shape \({shape[0]}, "):
+        Interpolator("blend", device="cpu").frames(frame, frame, [0.5])
+
+
+def test_tensor_to_array_clamps_and_rounds():
+    image = torch.tensor([-0.5, 0.2, 0.5, 1.0, 1.7]).view(1, 1, 5).expand(3, 1, 5)
+    array = tensor_to_array(image)
+    assert array.dtype == np.uint8 and array.shape == (1, 5, 3)
+    assert array[0, :, 0].tolist() == [0, 51, 128, 255, 255]
