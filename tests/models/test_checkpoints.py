@@ -1,5 +1,6 @@
 """Checkpoints: our format round-trips, published layouts load, bad files fail in one line."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -51,6 +52,30 @@ def test_save_unwraps_and_keeps_overrides(tmp_path):
     assert not any(k.startswith("module.") for k in state)
     assert metadata["arch"]["deform_fusion"] is True
     assert load_model(path).fusion is not None
+
+
+class _Compiled(torch.nn.Module):
+    """What torch.compile returns (an OptimizedModule holding ``_orig_mod``), without the
+    seconds that importing the compiler takes."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = module
+
+
+def test_save_unwraps_compiled_and_parallel_models(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ema-tiny")
+    wrapped = _Compiled(torch.nn.DataParallel(model))
+    assert all(k.startswith("_orig_mod.module.") for k in wrapped.state_dict())
+    state, _ = load_checkpoint(save_checkpoint(wrapped, tmp_path / "c.safetensors"))
+    assert state.keys() == model.state_dict().keys()
+
+
+def test_save_needs_a_registered_model(tmp_path):
+    with pytest.raises(ValueError, match=r"needs a model built by create_model \(model.spec\)"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "linear.safetensors")
+    assert not list(tmp_path.iterdir())
 
 
 def test_convert_published_strips_wrappers_and_buffers():
@@ -159,7 +184,7 @@ def _packaged_spec(monkeypatch, tmp_path, sha256=None):
         sha256=sha256,
     )
     monkeypatch.setitem(registry._REGISTRY, "ema-pack", spec)
-    monkeypatch.setattr(checkpoints.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(checkpoints.resources, "files", {"emavfi": tmp_path}.__getitem__)
     (tmp_path / "weights").mkdir(exist_ok=True)
     return tmp_path / "weights" / "pack.safetensors"
 
@@ -177,3 +202,23 @@ def test_packaged_weights_sha256_is_checked(monkeypatch, tmp_path):
         load_model("ema-pack")
     _packaged_spec(monkeypatch, tmp_path, sha256=checkpoints._sha256(target))
     assert load_model("ema-pack").spec.name == "ema-pack"
+
+
+def test_packaged_weights_must_hold_their_model(monkeypatch, tmp_path):
+    target = _packaged_spec(monkeypatch, tmp_path)
+    save_checkpoint(create_model("ema-tiny"), target)  # another model's weights under its name
+    with pytest.raises(EmavfiError, match="holds model 'ema-tiny', expected 'ema-pack'"):
+        load_model("ema-pack")
+
+
+def test_sha256_of_a_file_larger_than_one_read(tmp_path):
+    data = os.urandom((5 << 19) + 7)  # 2.5 MiB: three reads of 1 MiB
+    (tmp_path / "blob").write_bytes(data)
+    assert checkpoints._sha256(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+
+
+def test_engines_load_by_name_without_weights():
+    blend = load_model("blend")
+    assert blend.spec.name == "blend" and not blend.spec.learned
+    img0, img1 = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    assert torch.allclose(blend(img0, img1, torch.tensor([0.25])), torch.full_like(img0, 0.25))
