@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
 from emavfi.models.ema_vfi.net import InterpolationOutput, _upscale_flow
-from emavfi.models.ema_vfi.warp import backward_warp
+from emavfi.models.ema_vfi.warp import backward_warp, downscale_flow, flow_pyramid
 from emavfi.models.registry import create_model, get_spec, list_models
 
 TINY = {"width": 4, "depths": [1, 1, 1, 2, 2]}
@@ -153,6 +153,28 @@ def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
     assert warped.dtype == torch.float32
     expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
     assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
+
+
+def test_warp_samples_along_x_and_y_with_border_replication():
+    source = torch.arange(20.0).view(1, 1, 4, 5)  # value = 5 * y + x
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0], flow[:, 1] = 1.0, -1.0  # take each pixel from (x + 1, y - 1)
+    ys, xs = torch.meshgrid(torch.arange(4), torch.arange(5), indexing="ij")
+    expected = 5 * (ys - 1).clamp(min=0) + (xs + 1).clamp(max=4)
+    assert torch.allclose(backward_warp(source, flow)[0, 0], expected.float())
+    flow[:, 0], flow[:, 1] = 0.25, 0.5  # bilinear between pixels
+    inner = backward_warp(source, flow)[0, 0, :3, :4]
+    assert torch.allclose(inner, 5 * (ys[:3, :4] + 0.5) + xs[:3, :4] + 0.25, atol=1e-5)
+    assert backward_warp(source.half(), flow).dtype == torch.float16
+
+
+def test_flow_pyramid_halves_size_and_values():
+    flow = torch.tensor([4.0, -2.0, 1.0, 8.0]).view(1, 4, 1, 1).expand(2, 4, 8, 12)
+    pyramid = flow_pyramid(flow, 3)
+    assert [tuple(level.shape) for level in pyramid] == [(2, 4, 8, 12), (2, 4, 4, 6), (2, 4, 2, 3)]
+    for level, level_flow in enumerate(pyramid):
+        assert torch.allclose(level_flow, flow[..., : 8 >> level, : 12 >> level] / 2**level)
+    assert torch.equal(downscale_flow(flow), pyramid[1])
 
 
 def test_attention_mask_cache_is_bounded_and_per_shape():
