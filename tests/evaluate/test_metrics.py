@@ -144,10 +144,10 @@ def test_ssim_takes_frames_down_to_the_window_size():
 
 
 def test_error_map_is_the_per_pixel_rgb_distance():
-    gt = np.zeros((4, 6, 3), np.uint8)
+    gt = np.full((4, 6, 3), 100, np.uint8)
     pred = gt.copy()
-    pred[1, 2] = (3, 4, 0)
-    pred[3, 5] = (0, 6, 8)
+    pred[1, 2] = (103, 96, 100)
+    pred[3, 5] = (100, 106, 92)
     errors = metrics.error_map(pred, gt)
     assert errors.dtype == np.float32 and errors.shape == (4, 6)
     expected = np.zeros((4, 6))
