@@ -187,3 +187,116 @@ def test_tensor_to_array_clamps_and_rounds():
     array = tensor_to_array(image)
     assert array.dtype == np.uint8 and array.shape == (1, 5, 3)
     assert array[0, :, 0].tolist() == [0, 51, 128, 255, 255]
+
+
+class _ScaledRecorder(_Recorder):
+    """A fake network that takes ``flow_scale`` like EMA-VFI, and records autocast state."""
+
+    def forward(self, img0, img1, timestep, flow_scale=1.0):
+        self.flow_scale = flow_scale
+        self.autocast = (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+        return super().forward(img0, img1, timestep)
+
+
+@pytest.mark.parametrize(
+    "size, scale, takes_scale, padded",
+    [
+        ((40, 52), 1.0, True, (48, 64)),  # the model's multiple, 16
+        ((40, 52), 0.5, True, (64, 64)),  # 16 / 0.5: the half-size frame meets 16 too
+        ((40, 52), 0.5, False, (48, 64)),  # a model without flow_scale ignores --scale
+        ((48, 50), 1.0, True, (48, 64)),  # only the width needs padding
+        ((30, 64), 1.0, True, (32, 64)),  # only the height
+    ],
+)
+def test_padding_follows_the_flow_scale(size, scale, takes_scale, padded):
+    net = _ScaledRecorder(16, "RGB") if takes_scale else _Recorder(16, "RGB")
+    a, b = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
+    out = Interpolator(net, device="cpu", scale=scale)(a, b, [0.5])[0]
+    assert net.calls[0][0] == (1, 3, *padded)
+    assert torch.allclose(out, (a + b) / 2, atol=1e-6)
+    if takes_scale:
+        assert net.flow_scale == scale
+
+
+@pytest.mark.parametrize(
+    "precision, expected",
+    [("fp32", (False, None)), ("bf16", (True, torch.bfloat16)), ("fp16", (True, torch.float16))],
+)
+def test_precision_sets_autocast(precision, expected):
+    net = _ScaledRecorder(1, "RGB")
+    Interpolator(net, device="cpu", precision=precision)(
+        torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), [0.5]
+    )
+    enabled, dtype = net.autocast
+    assert enabled == expected[0] and (dtype == expected[1] or not enabled)
+
+
+def test_bgr_models_get_both_frames_in_bgr():
+    class Both(_Recorder):
+        def forward(self, img0, img1, timestep):
+            self.seen = (img0.clone(), img1.clone())
+            return img1
+
+    net = Both(1, "BGR")
+    red, blue = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    red[:, 0], blue[:, 2] = 1.0, 1.0
+    out = Interpolator(net, device="cpu")(red, blue, [0.5])[0]
+    assert torch.equal(net.seen[0], blue) and torch.equal(net.seen[1], red)  # channels reversed
+    assert torch.equal(out, blue)  # and back to RGB
+
+
+def test_channels_last_reaches_the_network():
+    """What the Interpolator does on CUDA (tensor cores), checked on the CPU."""
+
+    class Layout(_Recorder):
+        def forward(self, img0, img1, timestep):
+            self.layouts = [
+                x.is_contiguous(memory_format=torch.channels_last) for x in (img0, img1)
+            ]
+            return super().forward(img0, img1, timestep)
+
+    net = Layout(1, "RGB")
+    interp = Interpolator(net, device="cpu")
+    a = torch.rand(1, 3, 4, 6)
+    interp(a, a, [0.5])
+    assert net.layouts == [False, False]
+    interp._channels_last = True
+    assert torch.allclose(interp(a, a, [0.5])[0], a)
+    assert net.layouts == [True, True]
+
+
+def test_encode_receives_the_scale_options():
+    class Coder(_Recorder):
+        def encode(self, img0, img1, flow_scale=1.0, refine_at_scale=False):
+            self.options = (flow_scale, refine_at_scale)
+            return img0, img1
+
+        def decode(self, img0, img1, timestep, features):
+            return super().forward(*features, timestep)
+
+        def forward(self, img0, img1, timestep, flow_scale=1.0, refine_at_scale=False):
+            raise AssertionError("forward is not called when the model encodes and decodes")
+
+    net = Coder(1, "RGB")
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    out = Interpolator(net, device="cpu", scale=0.5, refine_at_scale=True)(a, b, [0.25])[0]
+    assert net.options == (0.5, True) and torch.allclose(out, 0.75 * a + 0.25 * b)
+
+
+def test_uint8_tensors_are_scaled_and_single_frames_batched():
+    net = _Recorder(1, "RGB")
+    a = torch.full((3, 2, 2), 51, dtype=torch.uint8)  # 0.2
+    out = Interpolator(net, device="cpu")(a, a, [0.5])[0]
+    assert out.shape == (1, 3, 2, 2) and torch.allclose(out, torch.full_like(out, 0.2))
+    with pytest.raises(EmavfiError, match=r"shape \(B, 3, H, W\), got \(1, 4, 2, 2\)"):
+        Interpolator(net, device="cpu")(torch.rand(1, 4, 2, 2), torch.rand(1, 4, 2, 2), [0.5])
+
+
+def test_predictions_are_clamped_to_the_unit_range():
+    class Overshoot(_Recorder):
+        def forward(self, img0, img1, timestep):
+            return img0 * 3 - 1  # -1 .. 2
+
+    a = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+    out = Interpolator(Overshoot(1, "RGB"), device="cpu")(a, a, [0.5])[0]
+    assert out[0, 0, 0].tolist() == [0.0, 0.5, 1.0]
