@@ -222,3 +222,56 @@ def test_engines_load_by_name_without_weights():
     assert blend.spec.name == "blend" and not blend.spec.learned
     img0, img1 = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
     assert torch.allclose(blend(img0, img1, torch.tensor([0.25])), torch.full_like(img0, 0.25))
+
+
+def _resave(path: Path, state: dict, **metadata_changes) -> Path:
+    """Write ``state`` with the metadata that save_checkpoint gives ema-tiny, changed (a None
+    value drops the key)."""
+    _, metadata = load_checkpoint(save_checkpoint(create_model("ema-tiny"), path))
+    meta = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in metadata.items()}
+    meta.update(metadata_changes)
+    save_file(state, str(path), metadata={k: v for k, v in meta.items() if v is not None})
+    return path
+
+
+def test_state_mismatch_names_every_problem(tmp_path):
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    state, _ = load_checkpoint(path)
+    first, second = sorted(state)[:2]
+    del state[first]
+    state[second] = torch.zeros(3)
+    state["extra.weight"] = torch.zeros(1)
+    _resave(path, state)
+    message = f"{path}: weights do not match model 'ema-tiny': missing 1 (e.g. {first}); "
+    message += f"unexpected 1 (e.g. extra.weight); wrong shape 1 (e.g. {second})"
+    with pytest.raises(EmavfiError) as info:
+        load_model(path)
+    assert str(info.value) == message
+
+
+def test_channel_order_and_metadata_come_from_the_file(tmp_path):
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    state, _ = load_checkpoint(path)
+    model = load_model(_resave(path, state, channel_order="BGR", training=None))
+    assert model.spec.channel_order == "BGR" and model.spec.name == "ema-tiny"
+    assert model.checkpoint_metadata["training"] == {}  # absent: empty
+    assert load_model(_resave(path, state, channel_order=None)).spec.channel_order == "RGB"
+    with pytest.raises(EmavfiError, match=f"{path}: bad channel_order 'bgr' in metadata"):
+        load_model(_resave(path, state, channel_order="bgr"))
+    with pytest.raises(EmavfiError, match=f"{path}: unknown model 'ema-huge'"):
+        load_model(_resave(path, state, spec="ema-huge"))
+    with pytest.raises(EmavfiError, match="without emavfi metadata"):
+        load_model(_resave(path, state, spec=None))
+    with pytest.raises(EmavfiError, match=f"{path}: corrupt emavfi metadata"):
+        load_model(_resave(path, state, arch="{width"))
+
+
+def test_published_file_in_a_state_dict_wrapper_and_near_architectures(tmp_path):
+    wrapped = tmp_path / "wrapped.pkl"
+    raw = torch.load(FIXTURES / "tiny_F8.pkl", map_location="cpu", weights_only=True)
+    torch.save({"state_dict": raw, "epoch": 3}, wrapped)
+    model = load_model(wrapped)
+    assert model.spec.name == "ema-small-like"  # F=8 is no published size: the nearest, F=16
+    assert model.spec.weights is None and model.spec.sha256 is None
+    assert checkpoints._closest_published({"width": 30}) == "ema-base"
+    assert checkpoints._closest_published({"width": 12}) == "ema-small"
