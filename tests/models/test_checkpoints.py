@@ -247,6 +247,11 @@ def test_state_mismatch_names_every_problem(tmp_path):
     with pytest.raises(EmavfiError) as info:
         load_model(path)
     assert str(info.value) == message
+    state, _ = load_checkpoint(save_checkpoint(create_model("ema-tiny"), path))
+    for key, value in (("extra.weight", torch.zeros(1)), (second, torch.zeros(3))):
+        _resave(path, {**state, key: value})  # one problem alone is enough
+        with pytest.raises(EmavfiError, match=f"(unexpected|wrong shape) 1 \\(e.g. {key}\\)$"):
+            load_model(path)
 
 
 def test_channel_order_and_metadata_come_from_the_file(tmp_path):
