@@ -42,9 +42,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ):
         raise EmavfiError("device 'mps' is not available on this machine; use --device cpu")
     try:
-        return torch.device(name)
+        resolved = torch.device(name)
     except RuntimeError as exc:
         raise EmavfiError(f"unknown device {name!r} (use auto, cpu, cuda or mps)") from exc
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()  # cuda:N past the last GPU fails only at .to(device)
+        raise EmavfiError(f"device {name!r} is not available ({count} CUDA GPU(s) on this machine)")
+    return resolved
 
 
 def load_any_model(model: str | Path | nn.Module | None, device: torch.device) -> nn.Module:

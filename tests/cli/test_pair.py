@@ -1,10 +1,17 @@
 """`emavfi pair`: outputs, timesteps and every bad-input case of the foundation issue."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from emavfi.cli.main import main
+from emavfi.imageio import read_image
+from emavfi.interpolator import Interpolator
+from emavfi.models.checkpoints import save_checkpoint
+from emavfi.models.registry import create_model
 
 
 def _write(path, image):
@@ -157,3 +164,58 @@ def test_existing_frames_need_y(pair, tmp_path, capsys):
     _fails(capsys, [*argv, "-n"], "not overwritten")
     assert written.read_bytes() == b"mine"
     assert main([*argv, "-y"]) == 0 and cv2.imread(str(written)).shape == (40, 56, 3)
+
+
+def test_sixteen_bit_images_are_scaled_to_eight_bit(tmp_path):
+    rng = np.random.default_rng(1)
+    base = [rng.integers(0, 255, (12, 20, 3), dtype=np.uint16) for _ in range(2)]
+    offsets = [rng.choice([0, 100, 200], size=(12, 20, 3)).astype(np.uint16) for _ in range(2)]
+    paths = [
+        _write(tmp_path / f"w{i}.png", v * 257 + o) for i, (v, o) in enumerate(zip(base, offsets))
+    ]
+    assert cv2.imread(str(paths[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    # the nearest 8-bit value of v * 257 + o: v for o < 128.5, v + 1 above
+    eight = [
+        cv2.cvtColor((v + (o > 128)).astype(np.uint8), cv2.COLOR_BGR2RGB)
+        for v, o in zip(base, offsets)
+    ]
+    assert np.array_equal(read_image(paths[0]), eight[0])
+    out = tmp_path / "o"
+    assert main(["pair", str(paths[0]), str(paths[1]), "-o", str(out), "--model", "blend"]) == 0
+    expected = Interpolator("blend", device="cpu").frames(eight[0], eight[1], [0.5])[0]
+    assert np.array_equal(read_image(out / "frame_001_t0.5000.png"), expected)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """An untrained ema-tiny: like any learned model, not symmetric under flips."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_checkpoint(create_model("ema-tiny"), path)
+    return path
+
+
+def test_tta_option_averages_over_flips(pair, tmp_path, tiny_checkpoint):
+    out = tmp_path / "tta"
+    args = ["pair", str(pair[0]), str(pair[1]), "-o", str(out), "--model", str(tiny_checkpoint)]
+    assert main([*args, "--device", "cpu", "--tta"]) == 0
+    got = read_image(out / "frame_001_t0.5000.png")
+    a, b = read_image(pair[0]), read_image(pair[1])
+    frames = {
+        tta: Interpolator(tiny_checkpoint, device="cpu", tta=tta).frames(a, b, [0.5])[0]
+        for tta in (False, True)
+    }
+    assert np.array_equal(got, frames[True])
+    assert np.abs(frames[True].astype(int) - frames[False]).max() > 2  # TTA changes this model
+
+
+def test_missing_device_and_unwritable_output(pair, tmp_path, capsys, monkeypatch):
+    a, b = map(str, pair)
+    out = str(tmp_path / "o")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # whatever this machine has
+    _fails(capsys, ["pair", a, b, "-o", out, "--device", "cuda"], "device 'cuda' is not available")
+    _fails(capsys, ["pair", a, b, "-o", out, "--device", "tpu"], "unknown device 'tpu'")
+    # no one can create files in /proc, not even root (for whom every chmod is writable)
+    _fails(capsys, ["pair", a, b, "-o", "/proc/emavfi_out"], "cannot create output folder")
+    _fails(capsys, ["pair", a, b, "-o", "/proc", "--model", "blend"], "cannot write to /proc")
+    assert not list((tmp_path / "o").glob("*.png"))

@@ -13,6 +13,7 @@ import pytest
 from emavfi import metrics
 from emavfi.cli.main import main
 from emavfi.data.sources import load_frame, open_source
+from emavfi.evaluate.runner import EvalResults, SampleResult, ranked_samples
 
 
 def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_root: Path, capsys):
@@ -82,6 +83,39 @@ def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_
     assert len(images) == 2 * 2 * 7 * 2
     assert all((out / src).is_file() for src in images)
     assert "worst" in page and "best" in page and "classical error" in page
+
+
+def test_report_shows_the_lowest_psnr_as_worst_and_the_highest_as_best(
+    tmp_path: Path, triplet_root: Path
+):
+    out = tmp_path / "out"
+    args = ["eval", "--model", "blend", "--device", "cpu", "--dataset", f"triplet:{triplet_root}"]
+    assert main([*args, "-o", str(out), "--examples", "1"]) == 0
+    psnr = {
+        s["sample"]: s["psnr"] for s in json.loads((out / "results.json").read_text())["samples"]
+    }
+    assert len(set(psnr.values())) == 3  # three different scores: the order is well defined
+    page = (out / "report.html").read_text()
+    shown = dict(re.findall(r"<h3>(worst|best): ([^<]+)</h3>", page))
+    assert shown == {"worst": min(psnr, key=psnr.get), "best": max(psnr, key=psnr.get)}
+
+
+def test_ranked_samples_average_the_models_and_cap_infinity():
+    # means over the two models: a 25, b 24 (worst), c 55 (inf counts as 100), d 60 (best)
+    scores = {"a": (30.0, 20.0), "b": (24.0, 24.0), "c": (math.inf, 10.0), "d": (60.0, 60.0)}
+    results = EvalResults(
+        models=["m1", "m2"],
+        suites=[],
+        samples=[
+            SampleResult("set", sample, model, 0.5, value, 0.9, 1.0, None, 1.0)
+            for sample, pair in scores.items()
+            for model, value in zip(("m1", "m2"), pair)
+        ],
+    )
+    assert ranked_samples(results, "set", 2) == (["b", "a"], ["d", "c"])
+    assert ranked_samples(results, "set", 3) == (["b", "a", "c"], ["d"])  # none shown twice
+    assert ranked_samples(results, "other", 2) == ([], [])
+    assert ranked_samples(results, "set", 0) == ([], [])
 
 
 def test_identical_prediction_writes_inf_psnr_as_text(tmp_path: Path, triplet_root: Path):
@@ -211,10 +245,20 @@ def test_fast_mode_reaches_the_learned_model_and_is_recorded(tmp_path: Path, tri
     runs = {}
     for label, extra in (("full", []), ("fast", ["--fast"])):
         out = tmp_path / label
-        argv = ["eval", "--model", "ema-cpu", "--device", "cpu", "--dataset", f"triplet:{triplet_root}"]
+        argv = [
+            "eval",
+            "--model",
+            "ema-cpu",
+            "--device",
+            "cpu",
+            "--dataset",
+            f"triplet:{triplet_root}",
+        ]
         assert main(argv + ["-o", str(out), "--no-html"] + extra) == 0
         runs[label] = json.loads((out / "results.json").read_text())
     assert runs["fast"]["settings"]["scale"] == 0.5 and runs["fast"]["settings"]["refine_at_scale"]
-    assert runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    assert (
+        runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    )
     psnr = {k: [s["psnr"] for s in v["samples"]] for k, v in runs.items()}
     assert psnr["fast"] != psnr["full"]  # the network really ran at half size

@@ -1,5 +1,6 @@
 """Checkpoints: our format round-trips, published layouts load, bad files fail in one line."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -54,6 +55,30 @@ def test_save_unwraps_and_keeps_overrides(tmp_path):
     assert not any(k.startswith("module.") for k in state)
     assert metadata["arch"]["deform_fusion"] is True
     assert load_model(path).fusion is not None
+
+
+class _Compiled(torch.nn.Module):
+    """What torch.compile returns (an OptimizedModule holding ``_orig_mod``), without the
+    seconds that importing the compiler takes."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = module
+
+
+def test_save_unwraps_compiled_and_parallel_models(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ema-tiny")
+    wrapped = _Compiled(torch.nn.DataParallel(model))
+    assert all(k.startswith("_orig_mod.module.") for k in wrapped.state_dict())
+    state, _ = load_checkpoint(save_checkpoint(wrapped, tmp_path / "c.safetensors"))
+    assert state.keys() == model.state_dict().keys()
+
+
+def test_save_needs_a_registered_model(tmp_path):
+    with pytest.raises(ValueError, match=r"needs a model built by create_model \(model.spec\)"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "linear.safetensors")
+    assert not list(tmp_path.iterdir())
 
 
 def test_convert_published_strips_wrappers_and_buffers():
@@ -162,7 +187,7 @@ def _packaged_spec(monkeypatch, tmp_path, sha256=None):
         sha256=sha256,
     )
     monkeypatch.setitem(registry._REGISTRY, "ema-pack", spec)
-    monkeypatch.setattr(checkpoints.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(checkpoints.resources, "files", {"emavfi": tmp_path}.__getitem__)
     (tmp_path / "weights").mkdir(exist_ok=True)
     return tmp_path / "weights" / "pack.safetensors"
 
@@ -297,3 +322,81 @@ def test_hostile_metadata_is_checked_before_building(
     with pytest.raises(EmavfiError, match=phrase) as info:
         load_model(path)
     assert "\n" not in str(info.value) and built_on == built
+
+
+def test_packaged_weights_must_hold_their_model(monkeypatch, tmp_path):
+    target = _packaged_spec(monkeypatch, tmp_path)
+    save_checkpoint(create_model("ema-tiny"), target)  # another model's weights under its name
+    with pytest.raises(EmavfiError, match="holds model 'ema-tiny', expected 'ema-pack'"):
+        load_model("ema-pack")
+
+
+def test_sha256_of_a_file_larger_than_one_read(tmp_path):
+    data = os.urandom((5 << 19) + 7)  # 2.5 MiB: three reads of 1 MiB
+    (tmp_path / "blob").write_bytes(data)
+    assert checkpoints._sha256(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+
+
+def test_engines_load_by_name_without_weights():
+    blend = load_model("blend")
+    assert blend.spec.name == "blend" and not blend.spec.learned
+    img0, img1 = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    assert torch.allclose(blend(img0, img1, torch.tensor([0.25])), torch.full_like(img0, 0.25))
+
+
+def _resave(path: Path, state: dict, **metadata_changes) -> Path:
+    """Write ``state`` with the metadata that save_checkpoint gives ema-tiny, changed (a None
+    value drops the key)."""
+    _, metadata = load_checkpoint(save_checkpoint(create_model("ema-tiny"), path))
+    meta = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in metadata.items()}
+    meta.update(metadata_changes)
+    save_file(state, str(path), metadata={k: v for k, v in meta.items() if v is not None})
+    return path
+
+
+def test_state_mismatch_names_every_problem(tmp_path):
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    state, _ = load_checkpoint(path)
+    first, second = sorted(state)[:2]
+    del state[first]
+    state[second] = torch.zeros(3)
+    state["extra.weight"] = torch.zeros(1)
+    _resave(path, state)
+    message = f"{path}: weights do not match model 'ema-tiny': missing 1 (e.g. {first}); "
+    message += f"unexpected 1 (e.g. extra.weight); wrong shape 1 (e.g. {second})"
+    with pytest.raises(EmavfiError) as info:
+        load_model(path)
+    assert str(info.value) == message
+    state, _ = load_checkpoint(save_checkpoint(create_model("ema-tiny"), path))
+    for key, value in (("extra.weight", torch.zeros(1)), (second, torch.zeros(3))):
+        _resave(path, {**state, key: value})  # one problem alone is enough
+        with pytest.raises(EmavfiError, match=f"(unexpected|wrong shape) 1 \\(e.g. {key}\\)$"):
+            load_model(path)
+
+
+def test_channel_order_and_metadata_come_from_the_file(tmp_path):
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    state, _ = load_checkpoint(path)
+    model = load_model(_resave(path, state, channel_order="BGR", training=None))
+    assert model.spec.channel_order == "BGR" and model.spec.name == "ema-tiny"
+    assert model.checkpoint_metadata["training"] == {}  # absent: empty
+    assert load_model(_resave(path, state, channel_order=None)).spec.channel_order == "RGB"
+    with pytest.raises(EmavfiError, match=f"{path}: bad channel_order 'bgr' in metadata"):
+        load_model(_resave(path, state, channel_order="bgr"))
+    with pytest.raises(EmavfiError, match=f"{path}: unknown model 'ema-huge'"):
+        load_model(_resave(path, state, spec="ema-huge"))
+    with pytest.raises(EmavfiError, match="without emavfi metadata"):
+        load_model(_resave(path, state, spec=None))
+    with pytest.raises(EmavfiError, match=f"{path}: corrupt emavfi metadata"):
+        load_model(_resave(path, state, arch="{width"))
+
+
+def test_published_file_in_a_state_dict_wrapper_and_near_architectures(tmp_path):
+    wrapped = tmp_path / "wrapped.pkl"
+    raw = torch.load(FIXTURES / "tiny_F8.pkl", map_location="cpu", weights_only=True)
+    torch.save({"state_dict": raw, "epoch": 3}, wrapped)
+    model = load_model(wrapped)
+    assert model.spec.name == "ema-small-like"  # F=8 is no published size: the nearest, F=16
+    assert model.spec.weights is None and model.spec.sha256 is None
+    assert checkpoints._closest_published({"width": 30}) == "ema-base"
+    assert checkpoints._closest_published({"width": 12}) == "ema-small"

@@ -60,11 +60,11 @@ def test_resume_continues_exactly(tmp_path, stand_in_data, monkeypatch):
 
     def crash_after_three(self, batch, meter):
         if self.step == 3:
-            raise KeyboardInterrupt  # a crash between two checkpoints
+            raise KeyboardInterrupt("simulated crash")  # between two checkpoints
         real_step(self, batch, meter)
 
     monkeypatch.setattr(loop.Trainer, "_train_step", crash_after_three)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated crash"):
         train(tiny_config(tmp_path / "b", *common))
     assert load_resume_checkpoint(tmp_path / "b" / "run" / "last.pt")["step"] == 3
     monkeypatch.setattr(loop.Trainer, "_train_step", real_step)

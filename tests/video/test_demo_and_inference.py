@@ -124,8 +124,9 @@ def test_inference_bad_model_path_exit_2(tmp_path: Path, capsys):
 
 
 def test_help_documents_flags_and_precedence(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         main(["interpolate", "--help"])
+    assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in (
         "--fps",

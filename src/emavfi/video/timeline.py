@@ -61,7 +61,6 @@ def resolve_mode(
         log.warning(
             "both a target fps (%s) and a factor (%d) were given: the fps wins", fps, factor
         )
-        factor = None
     if fps is not None:
         if not (isinstance(fps, Fraction) or math.isfinite(fps)) or not 0 < fps <= MAX_FPS:
             raise EmavfiError(f"--fps must be a number above 0 and at most {MAX_FPS:g}, got {fps}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -52,8 +53,7 @@ def check_output(path: str | Path, input_path: str | Path, overwrite: bool = Fal
     parent = path.resolve().parent
     if not parent.is_dir():
         raise EmavfiError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise EmavfiError(f"cannot write {path}: folder {parent} is not writable")
+    _check_writable(path, parent)
     if is_sequence_output(path):
         if path.is_dir() and any(path.iterdir()):
             raise EmavfiError(f"output folder {path} is not empty")
@@ -66,6 +66,18 @@ def check_output(path: str | Path, input_path: str | Path, overwrite: bool = Fal
     elif path.is_dir():
         raise EmavfiError(f"{path} is a folder, not a video file")
     return path
+
+
+def _check_writable(path: Path, parent: Path) -> None:
+    """Create and remove a file in ``parent``: ``os.access`` says yes to root everywhere, and a
+    read-only mount or a folder like /proc would otherwise fail only after all the work."""
+    try:
+        with tempfile.NamedTemporaryFile(prefix=f".{path.stem}.probe-", dir=parent):
+            pass
+    except OSError as exc:
+        raise EmavfiError(
+            f"cannot write {path}: folder {parent} is not writable ({exc.strerror})"
+        ) from exc
 
 
 def check_codec(name: str | None) -> str | None:
