@@ -219,6 +219,10 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
     for path in args.inputs:
         if not path.exists():  # before asking about the output
             raise EmavfiError(f"input not found: {path}")
+    if args.output is not None and any(
+        args.output.exists() and args.output.samefile(path) for path in args.inputs
+    ):  # before asking whether to overwrite it
+        raise EmavfiError(f"the output {args.output} is the input; choose another name")
     if overwrite is None:
         existing = [args.output] if args.output is not None and args.output.is_file() else []
         overwrite = may_overwrite(args, existing)
