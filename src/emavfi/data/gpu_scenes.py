@@ -67,7 +67,11 @@ def load_textures(folder: str | Path, device: torch.device, limit: int | None = 
         height, width = image.shape[:2]
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
-        square = cv2.resize(image[top : top + side, left : left + side], (TEXTURE_SIZE, TEXTURE_SIZE), interpolation=cv2.INTER_AREA)
+        square = cv2.resize(
+            image[top : top + side, left : left + side],
+            (TEXTURE_SIZE, TEXTURE_SIZE),
+            interpolation=cv2.INTER_AREA,
+        )
         images.append(torch.from_numpy(np.ascontiguousarray(square[..., ::-1])).permute(2, 0, 1))
     if not images:
         raise EmavfiError(f"no texture images in {folder}")
@@ -82,7 +86,9 @@ class SceneGenerator:
     ``flow_valid`` (B, 1, 1, H, W); RGB in [0, 1], float32.
     """
 
-    def __init__(self, textures: Tensor, options: SceneOptions = SceneOptions(), seed: int = 0) -> None:
+    def __init__(
+        self, textures: Tensor, options: SceneOptions = SceneOptions(), seed: int = 0
+    ) -> None:
         self.textures = textures
         self.options = options
         self.device = textures.device
@@ -110,8 +116,11 @@ class SceneGenerator:
         layers = 1 + opts.max_layers
         # Per scene: how far things move (static scenes), the timestep.
         static = self._rand(batch) < opts.static_fraction
-        reach = torch.where(static, torch.full_like(static, opts.static_motion, dtype=torch.float32),
-                            opts.max_motion * self._rand(batch).sqrt())
+        reach = torch.where(
+            static,
+            torch.full_like(static, opts.static_motion, dtype=torch.float32),
+            opts.max_motion * self._rand(batch).sqrt(),
+        )
         timestep = 0.05 + 0.9 * self._rand(batch)
         # Per layer (B, L): motion parameters; layer 0 is the background (camera).
         present = self._rand(batch, layers) < 0.75
@@ -119,25 +128,37 @@ class SceneGenerator:
         angle = 2 * math.pi * self._rand(batch, layers)
         speed = reach[:, None] * self._rand(batch, layers)
         speed[:, 0] *= 0.6
-        velocity = torch.stack((speed * torch.cos(angle), speed * torch.sin(angle)), -1)  # (B, L, 2)
+        velocity = torch.stack(
+            (speed * torch.cos(angle), speed * torch.sin(angle)), -1
+        )  # (B, L, 2)
         limit = (reach / max(opts.max_motion, 1e-6))[:, None]
         spin = opts.max_spin * (2 * self._rand(batch, layers) - 1) * limit
         spin[:, 0] *= 0.2
         zoom = opts.max_zoom * (2 * self._rand(batch, layers) - 1) * limit
         zoom[:, 0] *= 0.5
-        centre = torch.stack((width * self._rand(batch, layers), height * self._rand(batch, layers)), -1)
+        centre = torch.stack(
+            (width * self._rand(batch, layers), height * self._rand(batch, layers)), -1
+        )
         centre[:, 0] = torch.tensor([width / 2, height / 2], device=self.device)
-        deform_amp = opts.max_deform * self._rand(batch, layers) * limit * (self._rand(batch, layers) < 0.6)
+        deform_amp = (
+            opts.max_deform * self._rand(batch, layers) * limit * (self._rand(batch, layers) < 0.6)
+        )
         deform_amp[:, 0] = 0.0
         # Static appearance: texture, its placement, the shape of each foreground layer.
-        texture_index = torch.randint(0, len(self.textures), (batch, layers), generator=self.generator, device=self.device)
+        texture_index = torch.randint(
+            0, len(self.textures), (batch, layers), generator=self.generator, device=self.device
+        )
         texture_scale = 0.7 + 1.3 * self._rand(batch, layers)
         texture_angle = 2 * math.pi * self._rand(batch, layers)
         texture_shift = 2 * self._rand(batch, layers, 2) - 1
         limb = self._rand(batch, layers) < opts.limb_fraction
         short_side = min(height, width)
         radius_a = short_side * (0.08 + 0.22 * self._rand(batch, layers))
-        radius_b = torch.where(limb, radius_a * (0.12 + 0.15 * self._rand(batch, layers)), radius_a * (0.5 + 0.5 * self._rand(batch, layers)))
+        radius_b = torch.where(
+            limb,
+            radius_a * (0.12 + 0.15 * self._rand(batch, layers)),
+            radius_a * (0.5 + 0.5 * self._rand(batch, layers)),
+        )
         radius_a = torch.where(limb, radius_a * 1.8, radius_a)
         shape_angle = 2 * math.pi * self._rand(batch, layers)
         wobble = 0.25 * self._randn(batch * layers, 1, 4, 4)  # blob outline noise
@@ -146,14 +167,18 @@ class SceneGenerator:
 
         grid_y, grid_x = torch.meshgrid(
             torch.arange(height, device=self.device, dtype=torch.float32),
-            torch.arange(width, device=self.device, dtype=torch.float32), indexing="ij")
+            torch.arange(width, device=self.device, dtype=torch.float32),
+            indexing="ij",
+        )
         pixels = torch.stack((grid_x, grid_y), -1)  # (H, W, 2)
         params = _LayerParams(velocity, spin, zoom, centre, deform_amp, deform, size)
         frames, canon_t, alpha_t = {}, None, None
         for name, s in (("img0", 0.0), ("target", None), ("img1", 1.0)):
             s_tensor = timestep if s is None else torch.full_like(timestep, s)
             canonical = params.invert(pixels, s_tensor - 0.5)  # (B, L, H, W, 2)
-            color = self._texture(canonical, texture_index, texture_scale, texture_angle, texture_shift, size)
+            color = self._texture(
+                canonical, texture_index, texture_scale, texture_angle, texture_shift, size
+            )
             alpha = _shape_alpha(canonical, centre, radius_a, radius_b, shape_angle, wobble, size)
             alpha = alpha * present[:, :, None, None].float()
             alpha[:, 0] = 1.0
@@ -177,11 +202,17 @@ class SceneGenerator:
         for name in ("img0", "target", "img1"):
             frame = frames[name]
             if self.options.noise > 0:
-                frame = frame + self.options.noise * self._rand(1).item() * self._randn(*frame.shape)
+                frame = frame + self.options.noise * self._rand(1).item() * self._randn(
+                    *frame.shape
+                )
             out[name] = frame.clamp(0, 1)
         return {
-            "img0": out["img0"], "img1": out["img1"], "targets": out["target"][:, None],
-            "timesteps": timestep[:, None], "flow": flow[:, None], "flow_valid": valid[:, None],
+            "img0": out["img0"],
+            "img1": out["img1"],
+            "targets": out["target"][:, None],
+            "timesteps": timestep[:, None],
+            "flow": flow[:, None],
+            "flow_valid": valid[:, None],
         }
 
     def _texture(self, canonical, index, scale, angle, shift, size) -> Tensor:
@@ -190,11 +221,17 @@ class SceneGenerator:
         norm = max(height, width) / 2.0
         rel = (canonical - torch.tensor([width / 2, height / 2], device=self.device)) / norm
         cos, sin = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
-        tx = (cos * rel[..., 0] - sin * rel[..., 1]) / scale[..., None, None] + shift[..., 0, None, None]
-        ty = (sin * rel[..., 0] + cos * rel[..., 1]) / scale[..., None, None] + shift[..., 1, None, None]
+        tx = (cos * rel[..., 0] - sin * rel[..., 1]) / scale[..., None, None] + shift[
+            ..., 0, None, None
+        ]
+        ty = (sin * rel[..., 0] + cos * rel[..., 1]) / scale[..., None, None] + shift[
+            ..., 1, None, None
+        ]
         grid = torch.stack((tx, ty), -1).flatten(0, 1)
         source = self._bank(min(TEXTURE_SIZE, max(height, width)))[index.flatten()].float() / 255.0
-        color = F.grid_sample(source, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        color = F.grid_sample(
+            source, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
         return color.view(batch, layers, 3, height, width)
 
 
@@ -213,7 +250,9 @@ class _LayerParams:
         u = u[:, None, None, None]
         angle = -(self.spin[..., None, None] * u)
         factor = 1.0 / (1.0 + self.zoom[..., None, None] * u)
-        rel = points - self.centre[:, :, None, None] - self.velocity[:, :, None, None] * u[..., None]
+        rel = (
+            points - self.centre[:, :, None, None] - self.velocity[:, :, None, None] * u[..., None]
+        )
         cos, sin = torch.cos(angle), torch.sin(angle)
         x = factor * (cos * rel[..., 0] - sin * rel[..., 1])
         y = factor * (sin * rel[..., 0] + cos * rel[..., 1])
@@ -223,7 +262,13 @@ class _LayerParams:
         """D(c) (B, L, H, W, 2) in pixels (before the time factor)."""
         batch, layers, height, width, _ = canonical.shape
         grid = canonical / torch.tensor([width - 1, height - 1], device=canonical.device) * 2 - 1
-        field = F.grid_sample(self.deform, grid.flatten(0, 1), mode="bicubic", padding_mode="border", align_corners=True)
+        field = F.grid_sample(
+            self.deform,
+            grid.flatten(0, 1),
+            mode="bicubic",
+            padding_mode="border",
+            align_corners=True,
+        )
         field = field.view(batch, layers, 2, height, width).permute(0, 1, 3, 4, 2)
         return field * self.deform_amp[..., None, None, None]
 
@@ -254,7 +299,9 @@ class _LayerParams:
 
         layers = self.spin.shape[1]
         field = self._field(canonical.expand(-1, layers, -1, -1, -1))
-        field = torch.gather(field, 1, front[:, None, :, :, None].expand(-1, 1, -1, -1, 2)).squeeze(1)
+        field = torch.gather(field, 1, front[:, None, :, :, None].expand(-1, 1, -1, -1, 2)).squeeze(
+            1
+        )
         canonical = canonical.squeeze(1)
         angle, factor = per_pixel(self.spin) * u, 1.0 + per_pixel(self.zoom) * u
         centre = per_pixel(self.centre)
@@ -272,9 +319,16 @@ def _shape_alpha(canonical, centre, radius_a, radius_b, angle, wobble, size) -> 
     cos, sin = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
     along = cos * rel[..., 0] + sin * rel[..., 1]
     across = -sin * rel[..., 0] + cos * rel[..., 1]
-    radius = torch.sqrt((along / radius_a[..., None, None]) ** 2 + (across / radius_b[..., None, None]) ** 2 + 1e-8)
-    grid = torch.stack((along / radius_a[..., None, None], across / radius_b[..., None, None]), -1) * 0.5
-    noise = F.grid_sample(wobble, grid.flatten(0, 1), mode="bicubic", padding_mode="border", align_corners=True)
+    radius = torch.sqrt(
+        (along / radius_a[..., None, None]) ** 2 + (across / radius_b[..., None, None]) ** 2 + 1e-8
+    )
+    grid = (
+        torch.stack((along / radius_a[..., None, None], across / radius_b[..., None, None]), -1)
+        * 0.5
+    )
+    noise = F.grid_sample(
+        wobble, grid.flatten(0, 1), mode="bicubic", padding_mode="border", align_corners=True
+    )
     radius = radius + noise.view(batch, layers, height, width)
     edge = radius_b[..., None, None].clamp_min(2.0)  # about one pixel of soft edge
     return torch.sigmoid((1.0 - radius) * edge * 1.5)
