@@ -63,6 +63,9 @@ def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_
     blend = next(s for s in samples if s["model"] == "blend" and s["sample"] == window.name)
     assert blend["psnr"] == pytest.approx(metrics.psnr(average, gt), abs=0.05)
     assert blend["ssim"] == pytest.approx(metrics.ssim(average, gt), abs=1e-3)
+    assert blend["sharpness"] == pytest.approx(
+        metrics.sharpness_ratio(average, f0.astype(np.uint8), f1.astype(np.uint8)), rel=0.05
+    )
 
     summary = data["summary"]["triplets"]
     blend_rows = [
@@ -70,10 +73,15 @@ def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_
     ]
     assert summary["blend"]["psnr"] == pytest.approx(float(np.mean(blend_rows)))
     assert summary["blend"]["count"] == 3 and summary["blend"]["ms_per_frame"] > 0
+    blend_sharpness = [
+        s["sharpness"] for s in samples if (s["model"], s["dataset"]) == ("blend", "triplets")
+    ]
+    assert summary["blend"]["sharpness"] == pytest.approx(float(np.mean(blend_sharpness)))
     assert data["summary"]["overall"]["classical"]["count"] == 5
 
     markdown = (out / "results.md").read_text()
     assert markdown.startswith("| dataset | model |") and markdown.count("| classical |") == 3
+    assert "| sharpness |" in markdown.splitlines()[0]
 
     page = (out / "report.html").read_text()
     assert page.count("<svg") >= 2 * 4  # PSNR, SSIM, IE, time per dataset
@@ -211,10 +219,20 @@ def test_fast_mode_reaches_the_learned_model_and_is_recorded(tmp_path: Path, tri
     runs = {}
     for label, extra in (("full", []), ("fast", ["--fast"])):
         out = tmp_path / label
-        argv = ["eval", "--model", "ema-cpu", "--device", "cpu", "--dataset", f"triplet:{triplet_root}"]
+        argv = [
+            "eval",
+            "--model",
+            "ema-cpu",
+            "--device",
+            "cpu",
+            "--dataset",
+            f"triplet:{triplet_root}",
+        ]
         assert main(argv + ["-o", str(out), "--no-html"] + extra) == 0
         runs[label] = json.loads((out / "results.json").read_text())
     assert runs["fast"]["settings"]["scale"] == 0.5 and runs["fast"]["settings"]["refine_at_scale"]
-    assert runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    assert (
+        runs["full"]["settings"]["scale"] == 1.0 and not runs["full"]["settings"]["refine_at_scale"]
+    )
     psnr = {k: [s["psnr"] for s in v["samples"]] for k, v in runs.items()}
     assert psnr["fast"] != psnr["full"]  # the network really ran at half size

@@ -35,6 +35,7 @@ COLUMNS = (
     ("ssim", "SSIM", 4),
     ("ie", "IE", 2),
     ("lpips", "LPIPS", 4),
+    ("sharpness", "sharpness", 3),
     ("ms_per_frame", "ms/frame", 1),
 )
 HEATMAP_MAX = 64.0  # error (8-bit RGB L2 norm) shown as the hottest colour, the same for all models
@@ -114,14 +115,15 @@ def write_json(results: EvalResults, path: Path) -> None:
     _atomic_write(path, json.dumps(_jsonable(results.as_dict()), indent=1, allow_nan=False) + "\n")
 
 
-def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool) -> str:
+def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool | None) -> str:
     """One inline-SVG horizontal bar chart; bars start at the smallest value's 90% for contrast."""
     finite = {m: v for m, v in values.items() if v is not None and math.isfinite(v)}
     bar_h, label_w, plot_w = 22, 140, 300
     height = bar_h * len(values) + 28
     low = min(finite.values(), default=0.0)
     low = low * 0.9 if low > 0 else low
-    note = f"{'higher' if higher_better else 'lower'} is better (bars start at {low:.3g})"
+    better = {True: "higher", False: "lower", None: "closest to 1"}[higher_better]
+    note = f"{better} is better (bars start at {low:.3g})"
     parts = [
         f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
         f'<text x="0" y="14" class="t">{html.escape(title)}: {note}</text>',
@@ -200,7 +202,10 @@ def _example_html(
     model_tiles = []
     for k, (model, pred) in enumerate(preds.items()):
         r = figures[model]
-        caption = f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}"
+        caption = (
+            f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}, "
+            f"sharpness {_fmt(r.sharpness, 3)}"
+        )
         model_tiles.append((f"m{k}", caption, pred, _heatmap(pred, gt)))
     rows = {"full": [], "crop": []}
     for key, caption, image in (

@@ -25,9 +25,16 @@ from emavfi.models.registry import list_models
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "ie", "lpips")
-# Higher is better for these; lower for the others (used for ranking and arrows in tables).
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ie": False, "lpips": False, "ms_per_frame": False}
+METRICS = ("psnr", "ssim", "ie", "lpips", "sharpness")
+# True: higher is better; False: lower; None: closest to 1 (the output as sharp as its inputs).
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "ie": False,
+    "lpips": False,
+    "sharpness": None,
+    "ms_per_frame": False,
+}
 LPIPS_UNAVAILABLE = "n/a: LPIPS needs weights that are not shipped (give --lpips-weights PATH)"
 
 
@@ -43,6 +50,7 @@ class SampleResult:
     ssim: float
     ie: float
     lpips: float | None
+    sharpness: float  # variance of the Laplacian, output / mean of the inputs'
     ms_per_frame: float
 
 
@@ -177,30 +185,27 @@ class Evaluator:
             for index, ((t, gt), pred) in enumerate(zip(targets, preds)):
                 sample = window.name if len(targets) == 1 else f"{window.name}@t={t:.3f}"
                 self.sample_windows[(dataset, sample)] = (window, index)
-                results.append(self._score(dataset, sample, name, t, pred, gt, ms_per_frame))
+                scores = self._score(pred, gt, (frame0, frame1), f"{dataset}/{sample}")
+                results.append(
+                    SampleResult(dataset, sample, name, t, **scores, ms_per_frame=ms_per_frame)
+                )
         return results
 
-    def _score(self, dataset, sample, model, t, pred, gt, ms_per_frame) -> SampleResult:
+    def _score(self, pred, gt, inputs, label: str) -> dict[str, float | None]:
         if pred.shape != gt.shape:
-            raise EmavfiError(
-                f"{dataset}/{sample}: ground truth {gt.shape} and inputs differ in size"
-            )
+            raise EmavfiError(f"{label}: ground truth {gt.shape} and inputs differ in size")
         lpips_value = None
         if self.lpips is not None:
             from emavfi.evaluate.lpips import lpips_distance
 
             lpips_value = lpips_distance(self.lpips, pred, gt)
-        return SampleResult(
-            dataset=dataset,
-            sample=sample,
-            model=model,
-            timestep=t,
-            psnr=metrics.psnr(pred, gt),
-            ssim=metrics.ssim(pred, gt),
-            ie=metrics.interpolation_error(pred, gt),
-            lpips=lpips_value,
-            ms_per_frame=ms_per_frame,
-        )
+        return {
+            "psnr": metrics.psnr(pred, gt),
+            "ssim": metrics.ssim(pred, gt),
+            "ie": metrics.interpolation_error(pred, gt),
+            "lpips": lpips_value,
+            "sharpness": metrics.sharpness_ratio(pred, *inputs),
+        }
 
     def run(self, suites: list[Suite]) -> EvalResults:
         """Evaluate every model on every suite; windows are loaded once per suite."""
@@ -231,6 +236,8 @@ class Evaluator:
                 "ssim": "11x11 Gaussian window sigma 1.5, K=(0.01, 0.03), per RGB channel then averaged",
                 "ie": "Middlebury IE (Baker et al.): RMS over pixels of the RGB difference's L2 norm, 8 bit",
                 "lpips": self.lpips_note(),
+                "sharpness": "variance of the Laplacian (3x3, 8-bit BT.601 grey) of the output / "
+                "the mean of the two inputs'; 1 = as sharp as the inputs",
                 "ms_per_frame": "wall time of one model call per window / frames it produced (after one warm-up)",
             },
         }
