@@ -236,3 +236,19 @@ def test_fast_mode_reaches_the_learned_model_and_is_recorded(tmp_path: Path, tri
     )
     psnr = {k: [s["psnr"] for s in v["samples"]] for k, v in runs.items()}
     assert psnr["fast"] != psnr["full"]  # the network really ran at half size
+
+
+def test_rendered_large_motion_suite_needs_no_data_root(tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    argv = ["eval", "--model", "blend", "--device", "cpu", "--dataset", "large-motion-synthetic"]
+    assert main([*argv, "--limit", "2", "-o", str(out), "--no-html"]) == 0
+    assert re.search(r"large-motion-synthetic\s+blend\s+2\s", capsys.readouterr().out)
+    data = json.loads((out / "results.json").read_text())
+    assert data["datasets"][0]["path"] is None and data["datasets"][0]["options"]["count"] == 48
+    # The average of two frames 16-64 px apart is a double exposure: softer than its inputs.
+    ratios = [s["sharpness"] for s in data["samples"]]
+    assert len(ratios) == 2 and all(0 < r < 0.9 for r in ratios)
+    assert data["summary"]["large-motion-synthetic"]["blend"]["sharpness"] == pytest.approx(
+        sum(ratios) / 2
+    )
+    assert "| sharpness |" in (out / "results.md").read_text().splitlines()[0]

@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-root",
         metavar="DIR",
-        help="folder holding the preset datasets (middlebury/, ucf101/)",
+        help="folder holding the preset datasets (middlebury/, ucf101/, streams/ ...); "
+        "large-motion-synthetic needs none",
     )
     parser.add_argument(
         "--lpips-weights",
