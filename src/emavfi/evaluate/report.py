@@ -1,9 +1,11 @@
 """Reports built from `EvalResults`: console and Markdown tables, JSON, and an HTML page.
 
 The HTML report is one self-contained file (inline CSS and SVG bar charts, no scripts, no new
-dependency) with its images in a folder beside it: for the worst and best samples of each dataset
-the inputs, the ground truth, every model's frame and its error heatmap side by side, plus
-enlarged crops of the region where the models err most, so a person can compare them.
+dependency) with its images in a folder beside it. For each dataset it shows every model's worst
+samples by its own PSNR and the best samples on average: the inputs and the ground truth, then
+one row per model with the ground truth, the model's frame and its error heat map enlarged where
+the models err most, and the whole frame and heat map, so that artefacts (a torn limb, a
+speckled blob) are seen next to what they should have been.
 Every file is written to a temporary name and renamed when complete.
 """
 
@@ -25,8 +27,8 @@ from emavfi.evaluate.runner import (
     HIGHER_IS_BETTER,
     EvalResults,
     Evaluator,
+    example_samples,
     finite_or_text,
-    ranked_samples,
 )
 from emavfi.imageio import write_image
 
@@ -182,58 +184,60 @@ def _example_html(
     images: Path,
     stem: str,
 ) -> str:
-    """Inputs, ground truth, every model's frame and heatmap, and zoomed crops of one sample."""
+    """One sample: inputs and ground truth, then per model the ground truth, its frame and its
+    error heat map, cropped and enlarged where the models err most, and the whole frame and map."""
     window, index = evaluator.sample_windows[(dataset, sample)]
     data = evaluator.predict(window)
     t, gt = data["targets"][index]
     preds = {model: frames[index] for model, frames in data["preds"].items()}
     box = _crop_box([metrics.error_map(p, gt) for p in preds.values()])
-    tiles: list[tuple[str, str, np.ndarray]] = [
-        ("in0", "input 0", data["inputs"][0]),
-        ("gt", f"ground truth t={t:g}", gt),
-        ("in1", "input 1", data["inputs"][1]),
+
+    def figure(key: str, caption: str, image: np.ndarray, crop: bool = False) -> str:
+        # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
+        name = f"{stem}_{key}_crop.png" if crop else f"{stem}_{key}_full.jpg"
+        if not (images / name).exists():
+            write_image(images / name, _zoom(image, box) if crop else image)
+        return _figure(f"{images.name}/{name}", caption)
+
+    top, left, h, w = box
+    where = f"crop {w}x{h} at x={left}, y={top}, {CROP_ZOOM}x"
+    inputs = data["inputs"]
+    rows = [
+        figure("in0", "input 0", inputs[0])
+        + figure("gt", f"ground truth t={t:g}", gt)
+        + figure("in1", "input 1", inputs[1]),
+        figure("in0", f"input 0, {where}", inputs[0], crop=True)
+        + figure("gt", f"ground truth, {where}", gt, crop=True)
+        + figure("in1", f"input 1, {where}", inputs[1], crop=True),
     ]
-    figures = {
-        m: next(
-            r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, m)
-        )
-        for m in preds
-    }
-    model_tiles = []
     for k, (model, pred) in enumerate(preds.items()):
-        r = figures[model]
-        caption = (
+        r = next(
+            r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, model)
+        )
+        scores = (
             f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}, "
             f"sharpness {_fmt(r.sharpness, 3)}"
         )
-        model_tiles.append((f"m{k}", caption, pred, _heatmap(pred, gt)))
-    rows = {"full": [], "crop": []}
-    for key, caption, image in (
-        tiles
-        + [(k, c, p) for k, c, p, _ in model_tiles]
-        + [
-            (f"{k}err", f"{c.split(':')[0]} error (0-{HEATMAP_MAX:g})", h)
-            for k, c, _, h in model_tiles
-        ]
-    ):
-        for kind, picture in (("full", image), ("crop", _zoom(image, box))):
-            # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
-            name = f"{stem}_{key}_{kind}." + ("jpg" if kind == "full" else "png")
-            write_image(images / name, picture)
-            rows[kind].append(_figure(f"{images.name}/{name}", caption))
-    top, left, h, w = box
-    return (
-        f"<h3>{html.escape(label)}: {html.escape(sample)}</h3><div class=row>{''.join(rows['full'])}</div>"
-        f"<p>Crop {w}x{h} at x={left}, y={top} (where the models err most), enlarged {CROP_ZOOM}x:</p>"
-        f"<div class=row>{''.join(rows['crop'])}</div>"
+        heat = _heatmap(pred, gt)
+        error = f"{model} error (|pred - gt|, 0-{HEATMAP_MAX:g} shown black to yellow)"
+        rows.append(
+            figure("gt", f"ground truth, {where}", gt, crop=True)
+            + figure(f"m{k}", f"{scores}; {where}", pred, crop=True)
+            + figure(f"m{k}err", f"{error}; {where}", heat, crop=True)
+            + figure(f"m{k}", scores, pred)
+            + figure(f"m{k}err", error, heat)
+        )
+    return f"<h3>{html.escape(label)}: {html.escape(sample)}</h3>" + "".join(
+        f"<div class=row>{row}</div>" for row in rows
     )
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1600px}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:nth-child(-n+2){text-align:left}
-.row{display:flex;flex-wrap:wrap;gap:6px}figure{margin:0}figure img{max-width:320px;display:block}
-figcaption{font-size:12px;max-width:320px}.chart text{font-size:12px}.chart .t{font-weight:bold}
-.chart rect{fill:#4a78b5}.charts{display:flex;flex-wrap:wrap;gap:24px}"""
+.row{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:6px}figure{margin:0}
+figure img{max-width:300px;display:block}figcaption{font-size:12px;max-width:300px}
+.chart text{font-size:12px}.chart .t{font-weight:bold}.chart rect{fill:#4a78b5}
+.charts{display:flex;flex-wrap:wrap;gap:24px}"""
 
 
 def _summary_html(results: EvalResults) -> str:
@@ -264,9 +268,8 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
     ]
     parts.append(f"<li><b>device</b>: {html.escape(str(results.settings.get('device')))}</li></ul>")
     for suite in results.suites:
-        parts.append(
-            f"<h2>{html.escape(suite.name)} ({html.escape(suite.kind)}: {html.escape(str(suite.path))})</h2>"
-        )
+        source = f"{suite.kind}: {suite.path if suite.path is not None else suite.options}"
+        parts.append(f"<h2>{html.escape(suite.name)} ({html.escape(source)})</h2>")
         charts = [
             _bar_chart(
                 title,
@@ -277,13 +280,9 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
             if any(summary[suite.name][m][key] is not None for m in results.models)
         ]
         parts.append(f"<div class=charts>{''.join(charts)}</div>")
-        worst, best = ranked_samples(results, suite.name, examples)
-        for label, samples in (("worst", worst), ("best", best)):
-            for rank, sample in enumerate(samples):
-                stem = f"{len(parts):03d}_{label}{rank}"
-                parts.append(
-                    _example_html(results, evaluator, suite.name, sample, label, images, stem)
-                )
+        for label, sample in example_samples(results, suite.name, examples):
+            stem = f"{len(parts):03d}_{label.split()[0]}"
+            parts.append(_example_html(results, evaluator, suite.name, sample, label, images, stem))
     parts.append("</body></html>\n")
     path = outdir / "report.html"
     _atomic_write(path, "\n".join(parts))

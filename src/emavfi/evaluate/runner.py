@@ -248,18 +248,27 @@ class Evaluator:
         return f"LPIPS-{self.lpips.net_name} (v0.1 linear layers from the given file)"
 
 
-def ranked_samples(results: EvalResults, dataset: str, count: int) -> tuple[list[str], list[str]]:
-    """The ``count`` worst and best samples of ``dataset`` by PSNR averaged over models."""
-    by_sample: dict[str, list[float]] = {}
-    for r in results.samples:
-        if r.dataset == dataset:
-            by_sample.setdefault(r.sample, []).append(min(r.psnr, 100.0))  # identical -> capped
-    order = sorted(by_sample, key=lambda s: float(np.mean(by_sample[s])))
+def example_samples(results: EvalResults, dataset: str, count: int) -> list[tuple[str, str]]:
+    """``(label, sample)`` pairs of ``dataset`` for the report: each model's ``count`` worst
+    samples by its own PSNR (one shown once when it is among the worst of several models, its
+    label naming them all), then the ``count`` best by PSNR averaged over the models."""
     if count <= 0:
-        return [], []
-    worst = order[:count]
-    best = [s for s in reversed(order[-count:]) if s not in worst]
-    return worst, best
+        return []
+    by_sample: dict[str, dict[str, float]] = {}
+    for r in results.samples:
+        if r.dataset == dataset:  # identical frames give inf: capped so that means stay finite
+            by_sample.setdefault(r.sample, {})[r.model] = min(r.psnr, 100.0)
+    worst_for: dict[str, list[str]] = {}
+    for model in results.models:
+        order = sorted(
+            (s for s in by_sample if model in by_sample[s]), key=lambda s: by_sample[s][model]
+        )
+        for rank, sample in enumerate(order[:count], start=1):
+            worst_for.setdefault(sample, []).append(f"{model} #{rank}")
+    shown = [(f"worst for {', '.join(tags)}", sample) for sample, tags in worst_for.items()]
+    by_mean = sorted(by_sample, key=lambda s: float(np.mean(list(by_sample[s].values()))))
+    best = [s for s in reversed(by_mean) if s not in worst_for][:count]
+    return shown + [("best on average", sample) for sample in best]
 
 
 def finite_or_text(value: float | None) -> float | str | None:
