@@ -214,7 +214,7 @@ class Evaluator:
         samples: list[SampleResult] = []
         for suite in suites:
             windows = load_windows(suite)
-            log.info("%s: %d samples from %s", suite.name, len(windows), suite.path)
+            log.info("%s: %d samples from %s", suite.name, len(windows), suite.path or suite.kind)
             for window in tqdm(windows, desc=suite.name, unit="sample", disable=not self.progress):
                 samples.extend(self.evaluate_window(suite.name, window))
         return EvalResults(self.models, list(suites), samples, settings=self.settings())
