@@ -1,11 +1,15 @@
-"""Which samples the report shows: each model's own worst by PSNR, then the best on average."""
+"""Which samples the report shows (each model's own worst by PSNR, then the best on average),
+and re-running one of them."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from emavfi.evaluate.runner import EvalResults, SampleResult, example_samples
-from emavfi.evaluate.suites import Suite
+import numpy as np
+
+from emavfi.evaluate.runner import EvalResults, Evaluator, SampleResult, example_samples
+from emavfi.evaluate.suites import Suite, load_windows
 
 
 def _results(psnr: dict[str, dict[str, float]]) -> EvalResults:
@@ -52,3 +56,13 @@ def test_a_sample_worst_for_several_models_is_shown_once():
     ]
     assert example_samples(results, "set", 0) == []
     assert example_samples(results, "other", 2) == []
+
+
+def test_predict_runs_only_the_target_asked_for(scenes_root: Path):
+    window = load_windows(Suite("val", "scenes", scenes_root, options={"gap": 4}))[0]
+    evaluator = Evaluator(["blend"], device="cpu")
+    whole, one = evaluator.predict(window), evaluator.predict(window, 2)
+    assert [t for t, _ in whole["targets"]] == [0.25, 0.5, 0.75]
+    assert [t for t, _ in one["targets"]] == [0.75] and len(one["preds"]["blend"]) == 1
+    np.testing.assert_array_equal(one["targets"][0][1], whole["targets"][2][1])
+    np.testing.assert_array_equal(one["preds"]["blend"][0], whole["preds"]["blend"][2])

@@ -187,9 +187,9 @@ def _example_html(
     """One sample: inputs and ground truth, then per model the ground truth, its frame and its
     error heat map, cropped and enlarged where the models err most, and the whole frame and map."""
     window, index = evaluator.sample_windows[(dataset, sample)]
-    data = evaluator.predict(window)
-    t, gt = data["targets"][index]
-    preds = {model: frames[index] for model, frames in data["preds"].items()}
+    data = evaluator.predict(window, index)  # only the target shown: a 720p window has several
+    t, gt = data["targets"][0]
+    preds = {model: frames[0] for model, frames in data["preds"].items()}
     box = _crop_box([metrics.error_map(p, gt) for p in preds.values()])
 
     def figure(key: str, caption: str, image: np.ndarray, crop: bool = False) -> str:

@@ -154,15 +154,17 @@ class Evaluator:
     def models(self) -> list[str]:
         return list(self.interpolators)
 
-    def predict(self, window) -> dict[str, Any]:
-        """Decode one window and run every model on it (untimed; used by the report).
+    def predict(self, window, index: int | None = None) -> dict[str, Any]:
+        """Decode one window and run every model on it (untimed; used by the report), on all its
+        targets or only on target ``index``.
 
         Returns ``{"inputs": (f0, f1), "targets": [(t, gt)], "preds": {model: [frame per t]}}``.
         """
         from emavfi.data.sources import load_frame
 
         inputs = (load_frame(window.inputs[0]), load_frame(window.inputs[1]))
-        targets = [(float(t), load_frame(ref)) for t, ref in window.targets]
+        chosen = window.targets if index is None else window.targets[index : index + 1]
+        targets = [(float(t), load_frame(ref)) for t, ref in chosen]
         times = [t for t, _ in targets]
         preds = {name: interp.frames(*inputs, times) for name, interp in self.interpolators.items()}
         return {"inputs": inputs, "targets": targets, "preds": preds}
