@@ -38,8 +38,9 @@ def test_frames_are_the_same_after_the_caches_are_emptied():
 
 
 def test_the_large_motion_suite_keeps_its_fingerprint():
-    """Scene 0 of the ``large-motion-synthetic`` preset. If this fails, the generator (or the
-    textures) changed: the suite is another set now and the README's figures must be re-measured."""
+    """Scene 0 of the ``large-motion-synthetic`` preset and its textures. If this fails, the
+    generator or the textures changed: the suite is another set now and the README's figures
+    must be re-measured."""
     from emavfi.evaluate.suites import PRESETS
 
     preset = PRESETS["large-motion-synthetic"]
@@ -51,6 +52,14 @@ def test_the_large_motion_suite_keeps_its_fingerprint():
         [130.448, 124.185, 117.673],
     ]
     np.testing.assert_allclose(means, expected, atol=0.05)
+    textures = rendered.procedural_textures(rendered.TEXTURE_COUNT, preset.options["seed"])
+    texture_means = [
+        [143.51, 114.93, 147.79, 127.34, 151.05, 136.91],
+        [123.59, 104.49, 142.93, 138.01, 104.29, 152.2],
+    ]
+    np.testing.assert_allclose(
+        textures.float().mean(dim=(1, 2, 3)).view(2, 6).numpy(), texture_means, atol=0.05
+    )
 
 
 @pytest.mark.parametrize(

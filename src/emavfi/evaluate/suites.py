@@ -50,7 +50,14 @@ PRESETS: dict[str, Preset] = {
     "large-motion-synthetic": Preset(
         "rendered",
         None,
-        {"count": 48, "size": 256, "min_motion": 16.0, "max_motion": 64.0, "timestep": 0.5},
+        {
+            "count": 48,
+            "size": 256,
+            "min_motion": 16.0,
+            "max_motion": 64.0,
+            "timestep": 0.5,
+            "seed": 11,
+        },
     ),
     "middlebury-gap4": Preset("scenes", "middlebury/other-data", {"gap": 4}),
     "foreman-gap4": Preset("video", "streams/BA_MW_D.264", {"gap": 4, "stride": 4}),
