@@ -153,3 +153,37 @@ def test_error_map_is_the_per_pixel_rgb_distance():
     expected = np.zeros((4, 6))
     expected[1, 2], expected[3, 5] = 5.0, 10.0
     assert np.array_equal(errors, expected)
+
+
+def test_laplacian_variance_of_one_bright_pixel_is_analytic():
+    # Laplacian of a single pixel of value v: -4v at it, v at its 4 neighbours, 0 elsewhere;
+    # its mean is 0, so the variance is (16 + 4) v^2 / (H W). Grey of (v, v, v) is v.
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[9, 12] = 100
+    assert metrics.laplacian_variance(image) == pytest.approx(20 * 100**2 / (20 * 30))
+
+
+def test_sharpness_ratio_is_one_for_a_copy_and_lower_for_a_blurred_output():
+    import cv2
+
+    frame0, frame1 = _texture(0), _texture(1)
+    assert metrics.sharpness_ratio(frame0, frame0, frame0) == 1.0
+    copy_ratio = metrics.sharpness_ratio(frame0, frame0, frame1)  # an input copy: about 1
+    assert copy_ratio == pytest.approx(1.0, abs=0.1)
+    blurred = cv2.GaussianBlur(frame0, (0, 0), 1.0)
+    blurred_ratio = metrics.sharpness_ratio(blurred, frame0, frame1)
+    assert blurred_ratio < 0.5 * copy_ratio
+    # Float frames in [0, 1] are rounded to 8 bit first, like every other metric.
+    assert metrics.sharpness_ratio(blurred / 255.0, frame0, frame1) == blurred_ratio
+
+
+def test_sharpness_ratio_of_flat_inputs():
+    flat = np.full((16, 16, 3), 128, np.uint8)
+    assert metrics.sharpness_ratio(flat, flat, flat) == 1.0
+    assert metrics.sharpness_ratio(_texture(0)[:16, :16], flat, flat) == math.inf
+
+
+def _texture(seed: int) -> np.ndarray:
+    """Fine random texture (sharp edges everywhere), 48x64 RGB."""
+    rng = np.random.default_rng(seed)
+    return np.repeat(np.repeat(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), 2, 0), 2, 1)

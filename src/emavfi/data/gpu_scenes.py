@@ -18,7 +18,10 @@ is 0 on the soft edges of shapes, where two layers mix, and 1 elsewhere.
 
 Displacements over the whole gap reach ``max_motion`` pixels (default 64: the large-motion regime
 where the first default model tore limbs); a ``static_fraction`` of scenes moves by at most
-``static_motion`` pixels, so that the model also learns to leave still content alone.
+``static_motion`` pixels, so that the model also learns to leave still content alone. With
+``min_motion`` > 0 every moving layer travels at least that far (the evaluation suite of large
+motions, `emavfi.data.sources.rendered`); ``timestep`` fixes t instead of drawing it. Both leave
+the random draws as they are, so a generator with their defaults makes the same scenes as before.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class SceneOptions:
 
     max_layers: int = 4
     max_motion: float = 64.0
+    min_motion: float = 0.0  # least translation of a moving layer (background: 0.6 of it)
     static_fraction: float = 0.15
     static_motion: float = 2.0
     max_spin: float = 0.35  # radians over the whole gap (background: a fifth of it)
@@ -51,6 +55,16 @@ class SceneOptions:
     max_deform: float = 10.0  # pixels of non-rigid displacement over the whole gap
     limb_fraction: float = 0.4  # foreground shapes that are long and thin
     noise: float = 0.01  # sensor noise standard deviation added to every frame
+    timestep: float | None = None  # None: t uniform in [0.05, 0.95]
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_motion <= self.max_motion:
+            raise EmavfiError(
+                f"scene motion range must satisfy 0 <= min_motion <= max_motion, "
+                f"got {self.min_motion} and {self.max_motion}"
+            )
+        if self.timestep is not None and not 0.0 < self.timestep < 1.0:
+            raise EmavfiError(f"scene timestep must be in (0, 1), got {self.timestep}")
 
 
 def load_textures(folder: str | Path, device: torch.device, limit: int | None = None) -> Tensor:
@@ -116,17 +130,21 @@ class SceneGenerator:
         layers = 1 + opts.max_layers
         # Per scene: how far things move (static scenes), the timestep.
         static = self._rand(batch) < opts.static_fraction
+        span = opts.max_motion - opts.min_motion
         reach = torch.where(
             static,
             torch.full_like(static, opts.static_motion, dtype=torch.float32),
-            opts.max_motion * self._rand(batch).sqrt(),
+            opts.min_motion + span * self._rand(batch).sqrt(),
         )
+        least = torch.where(static, 0.0, opts.min_motion)  # (B,) a moving layer's least travel
         timestep = 0.05 + 0.9 * self._rand(batch)
+        if opts.timestep is not None:
+            timestep = torch.full_like(timestep, opts.timestep)
         # Per layer (B, L): motion parameters; layer 0 is the background (camera).
         present = self._rand(batch, layers) < 0.75
         present[:, 0] = True
         angle = 2 * math.pi * self._rand(batch, layers)
-        speed = reach[:, None] * self._rand(batch, layers)
+        speed = least[:, None] + (reach - least)[:, None] * self._rand(batch, layers)
         speed[:, 0] *= 0.6
         velocity = torch.stack(
             (speed * torch.cos(angle), speed * torch.sin(angle)), -1

@@ -1,14 +1,16 @@
 """The common vocabulary of every source: frame references, windows, frame loading.
 
 A *window* is two input frames plus one or more ground-truth frames between them, each with its
-timestep in (0, 1). A frame reference is either a `Path` to an image or a `VideoFrameRef`
-naming a frame of a video file; `load_frame` turns either into an ``HxWx3`` uint8 RGB array.
+timestep in (0, 1). A frame reference is a `Path` to an image, a `VideoFrameRef` naming a frame
+of a video file or a `RenderedFrameRef` naming a frame of a rendered scene; `load_frame` turns
+any of them into an ``HxWx3`` uint8 RGB array.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,17 @@ class VideoFrameRef:
     index: int
 
 
-FrameRef = Path | VideoFrameRef
+@dataclass(frozen=True)
+class RenderedFrameRef:
+    """Frame ``role`` (``img0``, ``target`` or ``img1``) of scene ``index`` rendered from
+    ``recipe`` (a `emavfi.data.sources.rendered.RenderRecipe`)."""
+
+    recipe: Any
+    index: int
+    role: str
+
+
+FrameRef = Path | VideoFrameRef | RenderedFrameRef
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,10 @@ def load_frame(ref: FrameRef) -> np.ndarray:
         from emavfi.data.sources.video import load_video_frame
 
         return load_video_frame(ref)
+    if isinstance(ref, RenderedFrameRef):
+        from emavfi.data.sources.rendered import load_rendered_frame
+
+        return load_rendered_frame(ref)
     return read_image(Path(ref))
 
 
