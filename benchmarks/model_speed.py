@@ -32,11 +32,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_inference(model, size, flow_scale: float, repeats: int, precision: str, device, fast=False) -> float:
+def time_inference(
+    model, size, flow_scale: float, repeats: int, precision: str, device, fast=False
+) -> float:
     """Seconds per frame through the Interpolator (its padding included) at WIDTHxHEIGHT."""
     width, height = size
     interp = Interpolator(
-        model, device=device, scale=flow_scale, refine_at_scale=fast, precision=precision, batch_size=1
+        model,
+        device=device,
+        scale=flow_scale,
+        refine_at_scale=fast,
+        precision=precision,
+        batch_size=1,
     )
     img0, img1 = (torch.rand(1, 3, height, width, device=device) for _ in range(2))
     interp(img0, img1, [0.5])  # warm-up
@@ -78,8 +85,13 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     parser.add_argument("--train", action="store_true", help="time a training step instead")
     parser.add_argument("--deform-fusion", action="store_true", help="turn the fusion stage on")
-    parser.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE",
-                        help="architecture override, e.g. flow_init=none (YAML value)")
+    parser.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture override, e.g. flow_init=none (YAML value)",
+    )
     parser.add_argument("--weights", help="time this checkpoint instead (its architecture)")
     args = parser.parse_args()
 
@@ -101,7 +113,11 @@ def main() -> None:
     width, height = (-(-side // multiple) * multiple for side in _parse_size(args.size))
     frames = tuple(torch.rand(args.batch, 3, height, width, device=device) for _ in range(2))
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    name = args.model + ("+deform" if args.deform_fusion else "") + "".join(f"[{a}]" for a in args.arch)
+    name = (
+        args.model
+        + ("+deform" if args.deform_fusion else "")
+        + "".join(f"[{a}]" for a in args.arch)
+    )
     header = f"{name} ({params:.2f}M params) {width}x{height} on {device} {args.precision}"
     if args.train:
         seconds = time_training_step(model, frames, args.repeats, precision)
@@ -115,8 +131,12 @@ def main() -> None:
         seconds = time_inference(model, size, flow_scale, args.repeats, args.precision, device)
         print(f"{header} flow_scale {flow_scale}: {seconds:.2f} s per frame")
         if flow_scale < 1:
-            seconds = time_inference(model, size, flow_scale, args.repeats, args.precision, device, True)
-            print(f"{header} flow_scale {flow_scale} refine_at_scale (--fast): {seconds:.2f} s per frame")
+            seconds = time_inference(
+                model, size, flow_scale, args.repeats, args.precision, device, True
+            )
+            print(
+                f"{header} flow_scale {flow_scale} refine_at_scale (--fast): {seconds:.2f} s per frame"
+            )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from .test_segments import COMMON, _same
 @pytest.fixture(scope="module")
 def local_ray():
     import ray  # the test extra brings the cluster extra: this test never skips in CI
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # two worker processes
     yield ray
     ray.shutdown()
