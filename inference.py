@@ -5,6 +5,7 @@
 
 With no arguments it interpolates the built-in sample clip (2x) with the default model and says
 where it wrote the result. If both --target_fps and --interpolation_factor are given, the fps wins.
+An output that exists is replaced only with -y (on a terminal you are asked).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame_interval", type=int, default=1, help="process every n-th input frame (default 1)"
     )
     parser.add_argument("--device", default="auto", help="cuda, cpu, mps or auto (default)")
+    parser.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     return parser
 
 
@@ -78,11 +80,23 @@ def to_emavfi_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--fps", str(args.target_fps)]
     if args.interpolation_factor is not None:
         argv += ["--factor", str(args.interpolation_factor)]
+    if args.overwrite:
+        argv.append("-y")
     return argv
 
 
+# emavfi interpolate's flags as this script names them, for its error lines
+FLAG_NAMES = {
+    "--fps": "--target_fps",
+    "--factor": "--interpolation_factor",
+    "--frame-interval": "--frame_interval",
+    "--model": "--model_path",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return emavfi_main(to_emavfi_argv(build_parser().parse_args(argv)))
+    args = build_parser().parse_args(argv)
+    return emavfi_main(to_emavfi_argv(args), prog="inference.py", flag_names=FLAG_NAMES)
 
 
 if __name__ == "__main__":

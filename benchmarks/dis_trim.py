@@ -5,8 +5,9 @@
 
 The first argument picks the variant: ``fast`` or ``ultrafast`` (OpenCV's presets instead of
 ``medium``), ``half`` (DIS on frames shrunk by 2) or ``medium`` (the shipped one: a baseline in
-the same conditions); the others are ``benchmarks/quality.py``'s. The variant replaces the classical
-engine's DIS in this process only, so the ``classical`` row changes with it.
+the same conditions); the others are ``benchmarks/quality.py``'s. The variant replaces the DIS of
+``emavfi.flow.dis`` in this process only (ema-cpu's warm start and the classical engine), so the
+``classical`` row changes with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from emavfi.engines import classical
+from emavfi.flow import dis
 
 VARIANTS = ("medium", "fast", "ultrafast", "half")
 
@@ -32,7 +33,7 @@ def dis_at_half_size(src_gray, dst_gray, preset="medium"):
     return cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * 2
 
 
-_full_size_dis = classical.dis_flow
+_full_size_dis = dis.dis_flow
 
 
 def main() -> int:
@@ -41,9 +42,9 @@ def main() -> int:
         return 2
     variant = sys.argv.pop(1)
     if variant == "half":
-        classical.dis_flow = dis_at_half_size
+        dis.dis_flow = dis_at_half_size
     elif variant != "medium":
-        classical._PRESETS["medium"] = classical._PRESETS[variant]
+        dis.PRESETS["medium"] = dis.PRESETS[variant]
     sys.path.insert(0, str(Path(__file__).parent))
     import quality
 

@@ -1,12 +1,15 @@
-"""Regenerate the README's results table: PSNR / SSIM / IE on Middlebury and UCF101.
+"""Regenerate the README's results tables: PSNR / SSIM / IE / sharpness on any presets.
 
     python benchmarks/quality.py                       # blend and classical
     python benchmarks/quality.py --model ema-cpu --model my.safetensors -o runs/quality
     python benchmarks/quality.py --model ema-cpu --scale 0.5 --fast   # the --fast mode's quality
+    python benchmarks/quality.py --model ema-cpu --dataset large-motion-synthetic \
+        --dataset foreman-gap4 --dataset zhling-gap4 -o runs/large-motion   # large motions
 
-The data root defaults to ``../shared/data`` next to the repository (the ``middlebury/`` and
-``ucf101/`` folders); the same run is ``emavfi eval --data-root DIR --dataset middlebury
---dataset ucf101 --model blend --model classical``. Prints the Markdown table for the README.
+The data root defaults to ``../shared/data`` next to the repository (``middlebury/``,
+``ucf101/``, ``streams/``; ``large-motion-synthetic`` needs none); the same run is ``emavfi eval
+--data-root DIR --dataset middlebury --dataset ucf101 --model blend --model classical``. Prints
+the Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from emavfi.cli.pair import (
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.report import markdown_table, write_outputs
 from emavfi.evaluate.runner import Evaluator
-from emavfi.evaluate.suites import parse_suite
+from emavfi.evaluate.suites import PRESETS, parse_suite
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 BASELINES = ["blend", "classical"]
@@ -37,7 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model", action="append", default=[], help="model to add to the baselines"
     )
-    parser.add_argument("--dataset", action="append", help="presets (default: middlebury, ucf101)")
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        help=f"{', '.join(PRESETS)} or KIND:PATH, repeatable (default: middlebury, ucf101)",
+    )
     parser.add_argument("--limit", type=int, help="at most N samples per dataset (quick check)")
     parser.add_argument("--device", default="auto")
     add_scale_arguments(parser)  # --scale/--fast as in `emavfi eval`

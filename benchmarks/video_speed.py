@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 FLOOR = "decode+encode"
 
@@ -41,7 +43,6 @@ def make_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
     """
     import av
     import cv2
-    import numpy as np
 
     width, height = size
     rng = np.random.default_rng(0)
@@ -95,14 +96,14 @@ def decoded(clip: Path) -> list:
 
 def model_alone(model, frames: list, batch_size: int) -> float:
     """Seconds of the model on the clip's consecutive pairs, in the pipeline's batches."""
-    from emavfi.video.pipeline import _to_tensor, _to_uint8
+    from emavfi.video.pipeline import from_tensor, to_tensor
 
     pairs = list(itertools.pairwise(frames))
     started = time.perf_counter()
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        img0, img1 = _to_tensor([p[0] for p in chunk]), _to_tensor([p[1] for p in chunk])
-        _to_uint8(model(img0, img1, [0.5])[0])
+        img0, img1 = to_tensor([p[0] for p in chunk]), to_tensor([p[1] for p in chunk])
+        from_tensor(model(img0, img1, [0.5])[0], np.uint8)
     return time.perf_counter() - started
 
 
@@ -110,14 +111,14 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     """Interpolate ``clip`` 2x with ``engine`` in this process; timing and peak memory."""
     import torch
 
-    from emavfi.video.pipeline import VideoOptions, _to_tensor, interpolate_video
+    from emavfi.video.pipeline import VideoOptions, interpolate_video, to_tensor
 
     frames = decoded(clip)
     model = make_model(engine, device, scale)
-    model(_to_tensor(frames[:1]), _to_tensor(frames[1:2]), [0.5])  # warm-up (auto's choice)
+    model(to_tensor(frames[:1]), to_tensor(frames[1:2]), [0.5])  # warm-up (auto's choice)
     timed = TimedInterpolator(model)
     out = clip.with_name(f"out_{engine.replace('/', '_')}.mp4")
-    options = VideoOptions(factor=1, progress=False, scene_detect=True)
+    options = VideoOptions(factor=1, progress=False, scene_detect=True, overwrite=True)
     started = time.perf_counter()
     result = interpolate_video(clip, out, timed, options)
     seconds = time.perf_counter() - started
@@ -139,7 +140,7 @@ def measure_stages(clip: Path) -> dict:
     from fractions import Fraction
 
     from emavfi.video import reader, writer
-    from emavfi.video.pipeline import _to_tensor, _to_uint8
+    from emavfi.video.pipeline import from_tensor, to_tensor
     from emavfi.video.scenes import SceneCutDetector, is_duplicate
 
     info = reader.probe(clip)
@@ -156,8 +157,8 @@ def measure_stages(clip: Path) -> dict:
     scenes = time.perf_counter() - started
     started = time.perf_counter()
     for frame0, frame1 in itertools.pairwise(frames):
-        batch = _to_tensor([frame0, frame1])
-        _to_uint8(batch[:1])
+        batch = to_tensor([frame0, frame1])
+        from_tensor(batch[:1], np.uint8)
     tensors = time.perf_counter() - started
     sink = writer.VideoSink(
         clip.with_name("stages.mp4"),

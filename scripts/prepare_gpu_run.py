@@ -30,8 +30,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     teacher = load_model(args.rife)
-    save_checkpoint(teacher, args.out / "rife425.safetensors", half=True,
-                    training={"source": f"{args.rife.name}: Practical-RIFE v4.25 (MIT, hzwer)"})
+    save_checkpoint(
+        teacher,
+        args.out / "rife425.safetensors",
+        half=True,
+        training={"source": f"{args.rife.name}: Practical-RIFE v4.25 (MIT, hzwer)"},
+    )
 
     source = load_model(args.init).state_dict()
     student = create_model("ema-cpu", flow_init="none")
@@ -39,9 +43,15 @@ def main() -> None:
     shared = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
     student.load_state_dict(shared, strict=False)
     fresh = sorted(set(target) - set(shared))
-    save_checkpoint(student, args.out / "init.safetensors", half=True,
-                    training={"init": args.init, "fresh": fresh})
-    print(f"init.safetensors: {len(shared)} tensors from {args.init}, {len(fresh)} fresh; rife425.safetensors")
+    save_checkpoint(
+        student,
+        args.out / "init.safetensors",
+        half=True,
+        training={"init": args.init, "fresh": fresh},
+    )
+    print(
+        f"init.safetensors: {len(shared)} tensors from {args.init}, {len(fresh)} fresh; rife425.safetensors"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator
+from emavfi.interpolator import Interpolator, resolve_device, tensor_to_array
 from emavfi.models.registry import ModelSpec
 
 
@@ -22,15 +22,32 @@ class _Recorder(nn.Module):
 
     def forward(self, img0, img1, timestep):
         self.calls.append((tuple(img0.shape), timestep.clone()))
+        self.inputs = (img0.clone(), img1.clone())
         return img0 * (1 - timestep.view(-1, 1, 1, 1)) + img1 * timestep.view(-1, 1, 1, 1)
 
 
 def test_pads_to_multiple_and_unpads():
     net = _Recorder(32, "RGB")
     interp = Interpolator(net, device="cpu", batch_size=8)
-    out = interp(torch.rand(1, 3, 37, 50), torch.rand(1, 3, 37, 50), [0.5])
+    a, b = torch.rand(1, 3, 37, 50), torch.rand(1, 3, 37, 50)
+    out = interp(a, b, [0.5])
     assert out[0].shape == (1, 3, 37, 50)
     assert net.calls[0][0] == (1, 3, 64, 64)
+    # the frame sits top-left and comes back from there
+    assert torch.allclose(out[0], (a + b) / 2, atol=1e-6)
+
+
+def test_padding_replicates_the_edges():
+    net = _Recorder(16, "RGB")
+    a, b = torch.rand(2, 3, 21, 27), torch.rand(2, 3, 21, 27)
+    Interpolator(net, device="cpu")(a, b, [0.5])
+    for padded, frame in zip(net.inputs, (a, b)):
+        assert padded.shape == (2, 3, 32, 32)
+        assert torch.equal(padded[..., :21, :27], frame)
+        assert torch.equal(padded[..., 21:, :27], frame[..., 20:, :].expand(-1, -1, 11, -1))
+        assert torch.equal(padded[..., :21, 27:], frame[..., :, 26:].expand(-1, -1, -1, 5))
+        corner = frame[..., 20:, 26:].expand(-1, -1, 11, 5)
+        assert torch.equal(padded[..., 21:, 27:], corner)
 
 
 def test_all_timesteps_of_a_batch_in_chunks():
@@ -93,10 +110,45 @@ def test_missing_cuda_is_a_clear_error():
         Interpolator("blend", device="cuda")
 
 
+def test_device_names_are_checked_before_use(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # pretend: one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(EmavfiError, match=r"'cuda:1' is not available \(1 CUDA GPU"):
+        resolve_device("cuda:1")
+    with pytest.raises(EmavfiError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+
+
 def test_tta_averages_flipped_predictions():
     interp = Interpolator("blend", device="cpu", tta=True)
     a, b = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6)
     assert torch.allclose(interp(a, b, [0.4])[0], 0.6 * a + 0.4 * b, atol=1e-6)
+
+
+class _Shifter(_Recorder):
+    """Not flip-invariant: img1 moved 1 px down and 2 px right, blended with img0."""
+
+    def forward(self, img0, img1, timestep):
+        t = timestep.view(-1, 1, 1, 1)
+        return img0 * (1 - t) + torch.roll(img1, shifts=(1, 2), dims=(2, 3)) * t
+
+
+def test_tta_averages_the_predictions_on_flipped_frames():
+    a, b = torch.rand(1, 3, 6, 8), torch.rand(1, 3, 6, 8)
+    net = _Shifter(1, "RGB")
+
+    def shifted(x0, x1):
+        return 0.6 * x0 + 0.4 * torch.roll(x1, shifts=(1, 2), dims=(2, 3))
+
+    plain = shifted(a, b)
+    flipped_w = shifted(a.flip(3), b.flip(3)).flip(3)  # flip, predict, flip back
+    flipped_h = shifted(a.flip(2), b.flip(2)).flip(2)
+    expected = (plain + flipped_w + flipped_h) / 3
+    assert torch.allclose(Interpolator(net, device="cpu")(a, b, [0.4])[0], plain, atol=1e-6)
+    with_tta = Interpolator(net, device="cpu", tta=True)(a, b, [0.4])[0]
+    assert torch.allclose(with_tta, expected, atol=1e-6)
+    assert (with_tta - plain).abs().max() > 0.05
 
 
 def test_network_encodes_once_for_all_timesteps():
@@ -110,3 +162,141 @@ def test_network_encodes_once_for_all_timesteps():
     outs = interp(torch.rand(1, 3, 40, 52), torch.rand(1, 3, 40, 52), [0.25, 0.5, 0.75])
     assert len(calls) == 1 and [o.shape for o in outs] == [(1, 3, 40, 52)] * 3
     assert not torch.allclose(outs[0], outs[2])  # the timestep reaches the network
+
+
+def test_frames_takes_rgba_grey_and_float_arrays():
+    interp = Interpolator("blend", device="cpu")
+    rgba = np.zeros((5, 7, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 100, 7  # alpha is dropped, not averaged in
+    grey = np.full((5, 7), 200, np.uint8)
+    (mid,) = interp.frames(rgba, grey, [0.5])
+    assert mid.shape == (5, 7, 3) and (mid == 150).all()
+    floats = np.full((5, 7, 3), 0.2), np.full((5, 7, 3), 0.6)  # float arrays are in [0, 1]
+    assert (interp.frames(*floats, [0.5])[0] == 102).all()
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 2), (5, 7, 5), (1, 5, 7, 3)])
+def test_frames_rejects_other_shapes(shape):
+    frame = np.zeros(shape, np.uint8)
+    with pytest.raises(EmavfiError, match=rf"expected an HxWx3 image, got shape \({shape[0]}, "):
+        Interpolator("blend", device="cpu").frames(frame, frame, [0.5])
+
+
+def test_tensor_to_array_clamps_and_rounds():
+    image = torch.tensor([-0.5, 0.2, 0.5, 1.0, 1.7]).view(1, 1, 5).expand(3, 1, 5)
+    array = tensor_to_array(image)
+    assert array.dtype == np.uint8 and array.shape == (1, 5, 3)
+    assert array[0, :, 0].tolist() == [0, 51, 128, 255, 255]
+
+
+class _ScaledRecorder(_Recorder):
+    """A fake network that takes ``flow_scale`` like EMA-VFI, and records autocast state."""
+
+    def forward(self, img0, img1, timestep, flow_scale=1.0):
+        self.flow_scale = flow_scale
+        self.autocast = (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+        return super().forward(img0, img1, timestep)
+
+
+@pytest.mark.parametrize(
+    "size, scale, takes_scale, padded",
+    [
+        ((40, 52), 1.0, True, (48, 64)),  # the model's multiple, 16
+        ((40, 52), 0.5, True, (64, 64)),  # 16 / 0.5: the half-size frame meets 16 too
+        ((40, 52), 0.5, False, (48, 64)),  # a model without flow_scale ignores --scale
+        ((48, 50), 1.0, True, (48, 64)),  # only the width needs padding
+        ((30, 64), 1.0, True, (32, 64)),  # only the height
+    ],
+)
+def test_padding_follows_the_flow_scale(size, scale, takes_scale, padded):
+    net = _ScaledRecorder(16, "RGB") if takes_scale else _Recorder(16, "RGB")
+    a, b = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
+    out = Interpolator(net, device="cpu", scale=scale)(a, b, [0.5])[0]
+    assert net.calls[0][0] == (1, 3, *padded)
+    assert torch.allclose(out, (a + b) / 2, atol=1e-6)
+    if takes_scale:
+        assert net.flow_scale == scale
+
+
+@pytest.mark.parametrize(
+    "precision, expected",
+    [("fp32", (False, None)), ("bf16", (True, torch.bfloat16)), ("fp16", (True, torch.float16))],
+)
+def test_precision_sets_autocast(precision, expected):
+    net = _ScaledRecorder(1, "RGB")
+    Interpolator(net, device="cpu", precision=precision)(
+        torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), [0.5]
+    )
+    enabled, dtype = net.autocast
+    assert enabled == expected[0] and (dtype == expected[1] or not enabled)
+
+
+def test_bgr_models_get_both_frames_in_bgr():
+    class Both(_Recorder):
+        def forward(self, img0, img1, timestep):
+            self.seen = (img0.clone(), img1.clone())
+            return img1
+
+    net = Both(1, "BGR")
+    red, blue = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    red[:, 0], blue[:, 2] = 1.0, 1.0
+    out = Interpolator(net, device="cpu")(red, blue, [0.5])[0]
+    assert torch.equal(net.seen[0], blue) and torch.equal(net.seen[1], red)  # channels reversed
+    assert torch.equal(out, blue)  # and back to RGB
+
+
+def test_channels_last_reaches_the_network():
+    """What the Interpolator does on CUDA (tensor cores), checked on the CPU."""
+
+    class Layout(_Recorder):
+        def forward(self, img0, img1, timestep):
+            self.layouts = [
+                x.is_contiguous(memory_format=torch.channels_last) for x in (img0, img1)
+            ]
+            return super().forward(img0, img1, timestep)
+
+    net = Layout(1, "RGB")
+    interp = Interpolator(net, device="cpu")
+    a = torch.rand(1, 3, 4, 6)
+    interp(a, a, [0.5])
+    assert net.layouts == [False, False]
+    interp._channels_last = True
+    assert torch.allclose(interp(a, a, [0.5])[0], a)
+    assert net.layouts == [True, True]
+
+
+def test_encode_receives_the_scale_options():
+    class Coder(_Recorder):
+        def encode(self, img0, img1, flow_scale=1.0, refine_at_scale=False):
+            self.options = (flow_scale, refine_at_scale)
+            return img0, img1
+
+        def decode(self, img0, img1, timestep, features):
+            return super().forward(*features, timestep)
+
+        def forward(self, img0, img1, timestep, flow_scale=1.0, refine_at_scale=False):
+            raise AssertionError("forward is not called when the model encodes and decodes")
+
+    net = Coder(1, "RGB")
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    out = Interpolator(net, device="cpu", scale=0.5, refine_at_scale=True)(a, b, [0.25])[0]
+    assert net.options == (0.5, True) and torch.allclose(out, 0.75 * a + 0.25 * b)
+
+
+def test_uint8_tensors_are_scaled_and_single_frames_batched():
+    net = _Recorder(1, "RGB")
+    a = torch.full((3, 2, 2), 51, dtype=torch.uint8)  # 0.2
+    out = Interpolator(net, device="cpu")(a, a, [0.5])[0]
+    assert out.shape == (1, 3, 2, 2) and torch.allclose(out, torch.full_like(out, 0.2))
+    with pytest.raises(EmavfiError, match=r"shape \(B, 3, H, W\), got \(1, 4, 2, 2\)"):
+        Interpolator(net, device="cpu")(torch.rand(1, 4, 2, 2), torch.rand(1, 4, 2, 2), [0.5])
+
+
+def test_predictions_are_clamped_to_the_unit_range():
+    class Overshoot(_Recorder):
+        def forward(self, img0, img1, timestep):
+            return img0 * 3 - 1  # -1 .. 2
+
+    a = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+    out = Interpolator(Overshoot(1, "RGB"), device="cpu")(a, a, [0.5])[0]
+    assert out[0, 0, 0].tolist() == [0.0, 0.5, 1.0]

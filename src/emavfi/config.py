@@ -7,7 +7,8 @@ for nested sections) and builds ``cls``, checking every key on the way:
 - an unknown key is an error that names it and suggests the closest known key;
 - a value of the wrong type is an error naming the key (``1e-4``, which PyYAML reads as a
   string, is accepted wherever a float is expected; an int is accepted as a float);
-- a value outside the range declared in the field's metadata (``bounded(...)``) is an error.
+- a value outside the range declared in the field's metadata (``bounded(...)``) is an error, and
+  so is any float that is not finite (``.inf``, ``.nan``).
 
 All errors are ``EmavfiError`` (one line for the CLI). Configs are values passed down as
 arguments, never module globals.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Sequence
@@ -30,8 +32,14 @@ from emavfi.errors import EmavfiError
 T = TypeVar("T")
 
 
-def bounded(default: Any, *, gt: float | None = None, ge: float | None = None,
-            le: float | None = None, lt: float | None = None) -> Any:
+def bounded(
+    default: Any,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
     """A dataclass field with a numeric range checked by the loader (``gt`` means ``> gt``)."""
     limits = {"gt": gt, "ge": ge, "le": le, "lt": lt}
     metadata = {"limits": {k: v for k, v in limits.items() if v is not None}}
@@ -85,15 +93,22 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
     """Build the dataclass ``cls`` from a mapping, checking keys, types and ranges."""
     if not isinstance(data, dict):
-        raise EmavfiError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_kind(data)}")
+        raise EmavfiError(
+            f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_kind(data)}"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise EmavfiError(f"unknown config key '{prefix}{key}'{hint}")
-    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise EmavfiError(f"config key '{prefix}{missing[0]}' is required")
     hints = typing.get_type_hints(cls)
@@ -139,7 +154,9 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
         raise errors[0]
     if origin is Literal:
         if value not in args:
-            raise EmavfiError(f"config key {key!r}: {value!r} is not one of {', '.join(map(repr, args))}")
+            raise EmavfiError(
+                f"config key {key!r}: {value!r} is not one of {', '.join(map(repr, args))}"
+            )
         return value
     if dataclasses.is_dataclass(annotation):
         return from_dict(annotation, value, prefix=f"{key}.")
@@ -165,13 +182,18 @@ def _convert_scalar(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise EmavfiError(f"config key {key!r}: {value!r} is impossible, it must be finite")
+            return number
     elif annotation is str:
         if isinstance(value, str):
             return value
@@ -190,10 +212,17 @@ def _check_limits(value: Any, limits: dict[str, float], key: str) -> None:
     numbers = value if isinstance(value, (list, tuple)) else [value]
     for number in numbers:
         for op, bound in limits.items():
-            ok = {"gt": number > bound, "ge": number >= bound, "lt": number < bound, "le": number <= bound}[op]
+            ok = {
+                "gt": number > bound,
+                "ge": number >= bound,
+                "lt": number < bound,
+                "le": number <= bound,
+            }[op]
             if not ok:
                 sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
-                raise EmavfiError(f"config key {key!r}: {number!r} is impossible, it must be {sign} {bound}")
+                raise EmavfiError(
+                    f"config key {key!r}: {number!r} is impossible, it must be {sign} {bound}"
+                )
 
 
 def _deep_copy(data: Any) -> Any:
@@ -205,5 +234,12 @@ def _deep_copy(data: Any) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {type(None): "nothing", bool: "a boolean", int: "an integer", float: "a number",
-            str: "a string", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {
+        type(None): "nothing",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)

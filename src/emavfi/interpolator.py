@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models.contract import to_channel_order
 from emavfi.models.registry import DEFAULT_MODEL, ModelSpec, get_spec, list_models
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ):
         raise EmavfiError("device 'mps' is not available on this machine; use --device cpu")
     try:
-        return torch.device(name)
+        resolved = torch.device(name)
     except RuntimeError as exc:
         raise EmavfiError(f"unknown device {name!r} (use auto, cpu, cuda or mps)") from exc
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()  # cuda:N past the last GPU fails only at .to(device)
+        raise EmavfiError(f"device {name!r} is not available ({count} CUDA GPU(s) on this machine)")
+    return resolved
 
 
 def load_any_model(model: str | Path | nn.Module | None, device: torch.device) -> nn.Module:
@@ -215,8 +220,8 @@ class Interpolator:
         if pad_h or pad_w:
             img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
-        if self.spec.channel_order == "BGR":
-            img0, img1 = img0.flip(1), img1.flip(1)
+        img0 = to_channel_order(img0, self.spec.channel_order)
+        img1 = to_channel_order(img1, self.spec.channel_order)
         backend = self.last_backend = self._backend_for(img0, img1, times)
         if backend == "torch":
             self.last_precision = self.precision
@@ -225,8 +230,7 @@ class Interpolator:
             runner = self._graph_runners[backend]
             self.last_precision = runner.session.precision
             preds = runner(img0, img1, times)
-        if self.spec.channel_order == "BGR":
-            preds = [p.flip(1) for p in preds]
+        preds = [to_channel_order(p, self.spec.channel_order) for p in preds]
         return [p[..., :h, :w].float() for p in preds]
 
     def run_torch(

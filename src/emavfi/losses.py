@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.contract import InterpolationOutput, resize_flow
 
 logger = logging.getLogger(__name__)
@@ -247,6 +247,8 @@ def _hub_vgg19_file() -> Path | None:
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -254,7 +256,7 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+    except (*TORCH_LOAD_ERRORS, SafetensorError) as exc:  # the user's file to fix
         raise EmavfiError(f"cannot read VGG weights {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or "features.0.weight" not in state:
         raise EmavfiError(f"{path} is not a torchvision vgg19 state dict")

@@ -17,12 +17,18 @@ Conventions (stated once, used everywhere in ``emavfi eval``):
   ``sqrt(mean_xy(sum_c (pred - gt)^2))``.
 * LPIPS (Zhang et al. 2018) lives in ``emavfi.evaluate.lpips``; it needs weights that are not
   shipped, so it is optional.
+* Sharpness ratio: the variance of the Laplacian (the usual focus measure) of the output divided
+  by the mean of the two inputs' (1: as sharp as the inputs; below 1: softer, which shows as a
+  pulse of blur at every synthesised frame). Computed on the 8-bit grey image (ITU-R BT.601
+  luma, OpenCV's ``RGB2GRAY``) with the 3x3 kernel ``[[0, 1, 0], [1, -4, 1], [0, 1, 0]]``
+  (``cv2.Laplacian(grey, cv2.CV_64F)``, border reflected), the same way for every model.
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -134,3 +140,26 @@ def error_map(pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor) ->
     pred8, gt8 = _pair(pred, gt)
     diff = pred8.astype(np.float32) - gt8.astype(np.float32)
     return np.sqrt(np.sum(diff * diff, axis=2))
+
+
+def laplacian_variance(image: np.ndarray | torch.Tensor) -> float:
+    """Variance of the Laplacian of the 8-bit grey image (see the module docstring)."""
+    image8 = to_uint8(image)
+    if image8.ndim != 3 or image8.shape[2] != 3:
+        raise EmavfiError(f"expected an HxWx3 RGB frame, got shape {image8.shape}")
+    grey = cv2.cvtColor(image8, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def sharpness_ratio(
+    output: np.ndarray | torch.Tensor,
+    input0: np.ndarray | torch.Tensor,
+    input1: np.ndarray | torch.Tensor,
+) -> float:
+    """``laplacian_variance(output)`` over the mean of the inputs'; 1.0 when all three are flat,
+    ``inf`` when only the inputs are."""
+    reference = 0.5 * (laplacian_variance(input0) + laplacian_variance(input1))
+    sharpness = laplacian_variance(output)
+    if reference == 0.0:
+        return 1.0 if sharpness == 0.0 else math.inf
+    return sharpness / reference

@@ -121,6 +121,29 @@ def test_video_windows_split_at_scene_cut(tmp_path):
     assert _closest(earlier, frames) == 0
 
 
+def test_video_source_reads_through_the_video_reader(tmp_path):
+    from emavfi.data.sources.video import probe_video
+
+    raw = SHARED / "streams" / "BA_MW_D.264"  # no timestamps: read as ffmpeg does, 100 frames
+    assert probe_video(raw).frame_count == 100
+    assert load_frame(VideoFrameRef(raw, 99)).shape == (144, 176, 3)
+    # an AVI with B-frames: PyAV's frame timestamps are out of order, frames are not
+    clip = tmp_path / "bframes.avi"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"bframes": "2"}
+        for index in range(12):
+            frame = av.VideoFrame.from_ndarray(numbered_frame(20 * index, (48, 64)), "rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    windows = open_source("video", clip, threshold=255.0)
+    assert probe_video(clip, threshold=255.0).frame_count == 12 and len(windows) == 10
+    values = [_value(VideoFrameRef(clip, index)) for index in range(12)]
+    assert values == pytest.approx([20 * index for index in range(12)], abs=3)
+
+
 def test_bad_paths_and_options(tmp_path):
     with pytest.raises(EmavfiError, match="nowhere"):
         open_source("scenes", tmp_path / "nowhere")

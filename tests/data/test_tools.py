@@ -46,6 +46,22 @@ def test_check_lists_every_planted_problem(scene_root, capsys):
     assert "7 problem(s)" in out
 
 
+def test_check_reports_oversized_headers_and_empty_scene_folders(scene_root, capsys):
+    from tests.images import huge_png
+
+    huge_png(scene_root / "train" / "a" / "frame0003.png", 100000, 100000)
+    (scene_root / "train" / "empty").mkdir()
+    (scene_root / "nothing_here").mkdir()
+    report = check_data_dir(scene_root)
+    found = {(p.path.name, p.message) for p in report.problems}
+    assert ("empty", "empty scene folder (no images)") in found
+    assert ("nothing_here", "empty scene folder (no images)") in found
+    assert any(name == "frame0003.png" and "pixels" in message for name, message in found)
+    assert len(report.problems) == 3
+    assert main(["data", "check", str(scene_root)]) == 1
+    assert "3 problem(s)" in capsys.readouterr().out
+
+
 def test_check_missing_folder_is_a_user_error(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err

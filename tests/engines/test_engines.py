@@ -1,6 +1,5 @@
 """The weight-free engines: contract, exactness on known motion, and the Middlebury floor."""
 
-
 import numpy as np
 import pytest
 import torch

@@ -49,6 +49,26 @@ def test_lpips_is_zero_for_identical_and_positive_symmetric_otherwise(
     assert distance > 0 and lpips_distance(model, b, a) == pytest.approx(distance, rel=1e-5)
 
 
+def test_backbone_sees_lpips_scaled_input(reference: LPIPS):
+    """LPIPS maps [0, 1] to [-1, 1], then applies its ScalingLayer: (x - shift) / scale per
+    channel. No reference LPIPS weights exist offline, so the input the backbone receives is
+    checked against those constants (lpips v0.1) through the uint8 entry point."""
+    seen = []
+    hook = reference.features[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    black, white = np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)
+    grey = np.full((64, 64, 3), 51, np.uint8)  # 0.2 -> -0.6
+    try:
+        lpips_distance(reference, black, white)
+        lpips_distance(reference, grey, grey)
+    finally:
+        hook.remove()
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+    for image, value in zip(seen, (-1.0, 1.0, -0.6, -0.6)):
+        assert image.shape == (1, 3, 64, 64)
+        assert torch.allclose(image, ((value - shift) / scale).expand_as(image), atol=1e-5)
+
+
 def test_linear_layers_are_the_ones_loaded(tmp_path: Path, reference: LPIPS, moving_frame):
     a, b = moving_frame(5, seed=1), moving_frame(12, seed=2)
     once = lpips_distance(load_lpips(_weights_file(reference, tmp_path / "one.pth")), a, b)

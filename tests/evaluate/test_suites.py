@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emavfi.data.sources import load_frame
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.suites import KINDS, Suite, load_windows, parse_suite, unique_names
+from tests.evaluate.conftest import moving_frame, write_rgb
+from tests.shared_paths import SHARED_DATA
 
 
 def test_kind_and_path_are_parsed(triplet_root: Path):
@@ -65,8 +68,6 @@ def test_every_kind_loads(kind: str, request):
     path = request.getfixturevalue(fixture)
     windows = load_windows(parse_suite(f"{kind}:{path}"))
     assert windows
-    from emavfi.data.sources import load_frame
-
     window = windows[0]
     frame0, frame1 = (load_frame(ref) for ref in window.inputs)
     assert frame0.shape == frame1.shape == (32, 40, 3) and frame0.dtype == np.uint8
@@ -77,3 +78,57 @@ def test_every_kind_loads(kind: str, request):
 def test_limit_caps_the_windows(triplet_root: Path):
     assert len(load_windows(Suite("t", "triplet", triplet_root, limit=2))) == 2
     assert len(load_windows(Suite("t", "triplet", triplet_root))) == 3
+
+
+def test_large_motion_synthetic_needs_no_data_root():
+    suite = parse_suite("large-motion-synthetic", limit=2)
+    assert (suite.kind, suite.path, suite.options["min_motion"], suite.options["max_motion"]) == (
+        "rendered",
+        None,
+        16.0,
+        64.0,
+    )
+    assert suite.as_dict()["path"] is None
+    windows = load_windows(suite)
+    assert len(windows) == 2 and [t for t, _ in windows[0].targets] == [0.5]
+    assert load_frame(windows[0].inputs[0]).shape == (256, 256, 3)
+    assert len(load_windows(parse_suite("large-motion-synthetic"))) == 48
+
+
+def test_middlebury_gap4_reads_the_eight_frame_sequences(tmp_path: Path):
+    data = tmp_path / "middlebury" / "other-data"
+    for number in range(7, 15):
+        write_rgb(data / "Beanbags" / f"frame{number:02d}.png", moving_frame(2 + 3 * (number - 7)))
+    for number in (10, 11):  # a two-frame sequence gives no window
+        write_rgb(data / "Venus" / f"frame{number}.png", moving_frame(number))
+    windows = load_windows(parse_suite("middlebury-gap4", data_root=tmp_path))
+    assert [w.inputs for w in windows] == [
+        (
+            data / "Beanbags" / f"frame{first:02d}.png",
+            data / "Beanbags" / f"frame{first + 4:02d}.png",
+        )
+        for first in (7, 8, 9, 10)
+    ]
+    assert windows[0].targets == tuple(
+        (k / 4, data / "Beanbags" / f"frame{7 + k:02d}.png") for k in (1, 2, 3)
+    )
+    for number in range(7, 15):
+        if number not in (10, 11):
+            (data / "Beanbags" / f"frame{number:02d}.png").unlink()
+    with pytest.raises(EmavfiError, match="at least 5 frames") as info:
+        load_windows(parse_suite("middlebury-gap4", data_root=tmp_path))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "preset, windows, targets",
+    [("foreman-gap4", 24, (1 / 4, 3 / 4, 3)), ("zhling-gap4", 8, (1 / 4, 3 / 4, 3))],
+)
+def test_real_large_motion_presets_on_the_shared_streams(preset: str, windows: int, targets):
+    found = load_windows(parse_suite(preset, data_root=SHARED_DATA))
+    first, last, count = targets
+    assert len(found) == windows
+    assert all(len(w.targets) == count for w in found)
+    assert (found[0].targets[0][0], found[0].targets[-1][0]) == pytest.approx((first, last))
+    gap = round(1 / first)
+    assert found[0].inputs[1].index - found[0].inputs[0].index == gap

@@ -11,6 +11,7 @@ from emavfi.models.contract import (
     resize_flow,
     timestep_plane,
     timestep_tensor,
+    to_channel_order,
 )
 from emavfi.models.registry import create_model, get_spec, list_models
 
@@ -66,6 +67,20 @@ def test_output_stages_default_to_the_final_ones():
     assert out.flow_stages == [flow] and len(out.merged_stages) == 1
     assert torch.equal(out.merged_stages[0], pred * 0.5)
     assert InterpolationOutput(pred=pred, merged=pred).flow_stages == []
+
+
+def test_channel_order_reverses_frames_not_flows():
+    rgb = torch.rand(2, 3, 4, 5)
+    bgr = to_channel_order(rgb, "BGR")
+    assert torch.equal(bgr[:, 0], rgb[:, 2]) and torch.equal(bgr[:, 2], rgb[:, 0])
+    assert torch.equal(to_channel_order(bgr, "BGR"), rgb) and to_channel_order(rgb, "RGB") is rgb
+    with pytest.raises(ValueError, match="channel_order"):
+        to_channel_order(rgb, "bgr")
+    flow, mask = torch.rand(2, 4, 4, 5), torch.rand(2, 1, 4, 5)
+    out = InterpolationOutput(pred=bgr, merged=bgr * 0.5, flow=flow, mask=mask)
+    back = out.to_channel_order("BGR")
+    assert torch.equal(back.pred, rgb) and torch.equal(back.merged_stages[-1], rgb * 0.5)
+    assert back.flow is flow and back.mask is mask and back.flow_stages == [flow]
 
 
 def test_timestep_tensor_and_plane():

@@ -2,8 +2,11 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from emavfi.models.contract import backward_warp, resize_flow
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
+from emavfi.models.ema_vfi.warp import downscale_flow, flow_pyramid
 from emavfi.models.registry import create_model, get_spec
 
 TINY = {"width": 4, "depths": [1, 1, 1, 2, 2]}
@@ -34,6 +37,33 @@ def test_flow_scale_keeps_full_resolution_outputs():
     assert not torch.allclose(half.flow, full.flow)  # the motion really was estimated smaller
 
 
+def test_upscaled_flow_vectors_grow_with_the_size_ratio():
+    flow = torch.tensor([1.0, -2.0, 3.0, 0.5]).view(1, 4, 1, 1).repeat(2, 1, 8, 6)
+    doubled = resize_flow(flow, (16, 12))
+    assert doubled.shape == (2, 4, 16, 12)
+    assert torch.allclose(doubled, 2 * flow.repeat(1, 1, 2, 2))
+    # unequal ratios: x components (channels 0, 2) by the width's, y (1, 3) by the height's
+    stretched = resize_flow(flow, (16, 18))
+    expected = torch.tensor([3.0, -4.0, 9.0, 1.0]).view(1, 4, 1, 1).expand(2, 4, 16, 18)
+    assert torch.allclose(stretched, expected)
+
+
+def test_flow_estimated_at_half_scale_keeps_its_full_size_magnitude():
+    """A known 8 px shift: the flow at t = 0.5 is 4 px either way, at full or half scale."""
+    torch.manual_seed(0)
+    model = create_model("ema-tiny", flow_init="dis").eval()  # stage 0 is DIS flow: known values
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 3, 32, 32, generator=generator)
+    img0 = F.interpolate(coarse, size=(128, 128), mode="bicubic").clamp(0, 1)
+    img1 = torch.roll(img0, 8, dims=3)
+    with torch.no_grad():
+        for scale in (1.0, 0.5):
+            stage0 = model(img0, img1, 0.5, return_aux=True, flow_scale=scale).flow_stages[0]
+            assert stage0.shape == (1, 4, 128, 128)
+            inner = stage0[0, :, 16:-16, 16:-16].flatten(1).median(dim=1).values
+            assert torch.allclose(inner, torch.tensor([-4.0, 0.0, 4.0, 0.0]), atol=0.25), scale
+
+
 def test_refine_at_scale_runs_the_unet_small_and_blends_at_full_size():
     torch.manual_seed(0)
     model = _tiny("ema-tiny").eval()
@@ -62,20 +92,10 @@ def test_refine_at_scale_keeps_the_unet_multiple_for_any_scale():
     assert pred.shape == img0.shape
 
 
-def test_features_are_reused_across_timesteps():
-    torch.manual_seed(0)
-    model = _tiny("ema-tiny").eval()
-    img0, img1 = _frames(batch=1)
-    with torch.no_grad():
-        features = model.encode(img0, img1)
-        for t in (0.25, 0.75):
-            assert torch.allclose(model.decode(img0, img1, t, features), model(img0, img1, t))
-
-
 def test_timestep_count_must_match_batch():
     model = _tiny("ema-tiny").eval()
     img0, img1 = _frames(batch=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="3 values for a batch of 2"):
         model(img0, img1, torch.tensor([0.1, 0.2, 0.3]))
 
 
@@ -107,6 +127,28 @@ def test_deform_fusion_starts_as_a_plain_convolution():
     assert torch.allclose(torch.cat([fused0 - context0, fused1 - context1], 1), plain, atol=1e-5)
 
 
+def test_warp_samples_along_x_and_y_with_border_replication():
+    source = torch.arange(20.0).view(1, 1, 4, 5)  # value = 5 * y + x
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0], flow[:, 1] = 1.0, -1.0  # take each pixel from (x + 1, y - 1)
+    ys, xs = torch.meshgrid(torch.arange(4), torch.arange(5), indexing="ij")
+    expected = 5 * (ys - 1).clamp(min=0) + (xs + 1).clamp(max=4)
+    assert torch.allclose(backward_warp(source, flow)[0, 0], expected.float())
+    flow[:, 0], flow[:, 1] = 0.25, 0.5  # bilinear between pixels
+    inner = backward_warp(source, flow)[0, 0, :3, :4]
+    assert torch.allclose(inner, 5 * (ys[:3, :4] + 0.5) + xs[:3, :4] + 0.25, atol=1e-5)
+    assert backward_warp(source.half(), flow).dtype == torch.float16
+
+
+def test_flow_pyramid_halves_size_and_values():
+    flow = torch.tensor([4.0, -2.0, 1.0, 8.0]).view(1, 4, 1, 1).expand(2, 4, 8, 12)
+    pyramid = flow_pyramid(flow, 3)
+    assert [tuple(level.shape) for level in pyramid] == [(2, 4, 8, 12), (2, 4, 4, 6), (2, 4, 2, 3)]
+    for level, level_flow in enumerate(pyramid):
+        assert torch.allclose(level_flow, flow[..., : 8 >> level, : 12 >> level] / 2**level)
+    assert torch.equal(downscale_flow(flow), pyramid[1])
+
+
 def test_attention_mask_cache_is_bounded_and_per_shape():
     block = MotionFormerBlock(dim=8, motion_dim=8, num_heads=2, window_size=7, shift_size=3)
     first = block.attention_mask(12, 16, torch.device("cpu"))
@@ -118,19 +160,18 @@ def test_attention_mask_cache_is_bounded_and_per_shape():
 
 
 def test_dis_flow_init_starts_from_the_classical_flow():
-    """flow_init="dis": stage 0 is the classical engine's flow and mask; the 1/16 head is not built."""
-    from emavfi.engines.classical import classical_flow
-
+    """flow_init="dis": stage 0 is the classical engine's flow; the 1/16 head is not built."""
     torch.manual_seed(0)
     model = create_model("ema-tiny", flow_init="dis").eval()
     assert not any(name.startswith("block.0.") for name, _ in model.named_parameters())
-    img0 = torch.rand(1, 3, 64, 64)
+    img0 = torch.rand(2, 3, 64, 64)
     img1 = torch.roll(img0, 3, dims=3)
+    timestep = torch.tensor([0.25, 0.6])
     with torch.no_grad():
-        out = model(img0, img1, 0.25, return_aux=True)
-    flow, _ = classical_flow(img0, img1, torch.tensor([0.25]))
+        out = model(img0, img1, timestep, return_aux=True)
+    engine = create_model("classical")(img0, img1, timestep, return_aux=True)
     assert len(out.flow_stages) == 2
-    assert torch.equal(out.flow_stages[0], flow)
-    assert out.pred.shape == (1, 3, 64, 64)
+    assert torch.equal(out.flow_stages[0], engine.flow)
+    assert out.pred.shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="flow_init"):
         create_model("ema-tiny", flow_init="raft")

@@ -1,8 +1,8 @@
-"""The packaged default weights: they load by name and beat the cross-fade on real pairs."""
+"""The packaged default weights: they load by name and beat the classical engine on real pairs."""
 
+import pytest
 
-import numpy as np
-
+from emavfi import metrics
 from emavfi.imageio import read_image
 from emavfi.interpolator import Interpolator
 from emavfi.models.checkpoints import load_model
@@ -20,11 +20,21 @@ def test_default_model_weights_load_by_name():
     assert all(p.dtype.is_floating_point and p.isfinite().all() for p in model.parameters())
 
 
-def test_default_model_beats_blend_on_middlebury_pairs():
-    learned, blend = Interpolator(device="cpu"), Interpolator("blend", device="cpu")
-    for seq in ("RubberWhale", "Urban3"):  # 584x388 and 640x480
-        a = read_image(MIDDLEBURY / "other-data" / seq / "frame10.png")
-        b = read_image(MIDDLEBURY / "other-data" / seq / "frame11.png")
-        gt = read_image(MIDDLEBURY / "other-gt-interp" / seq / "frame10i11.png").astype(np.float64)
-        psnr = lambda p, gt=gt: 10 * np.log10(255**2 / ((p.astype(np.float64) - gt) ** 2).mean())
-        assert psnr(learned.frames(a, b, [0.5])[0]) > psnr(blend.frames(a, b, [0.5])[0]) + 3
+# ema-cpu minus classical in dB (benchmarks/quality.py's PSNR, measured on this project's CPU):
+# the README's "+0.10 dB on Middlebury" is the mean over its 12 sequences, too slow for the
+# suite (about 30 s of network time); Beanbags, the largest motion, carries most of it.
+MIDDLEBURY_GAIN_OVER_CLASSICAL = {
+    "Beanbags": (1.51, 1.0),
+    "Urban3": (0.13, 0.05),
+}  # (measured, floor)
+
+
+@pytest.mark.parametrize("seq", sorted(MIDDLEBURY_GAIN_OVER_CLASSICAL))
+def test_default_model_beats_classical_on_middlebury_pairs(seq):
+    a = read_image(MIDDLEBURY / "other-data" / seq / "frame10.png")
+    b = read_image(MIDDLEBURY / "other-data" / seq / "frame11.png")
+    gt = read_image(MIDDLEBURY / "other-gt-interp" / seq / "frame10i11.png")
+    learned = metrics.psnr(Interpolator(device="cpu").frames(a, b, [0.5])[0], gt)
+    classical = metrics.psnr(Interpolator("classical", device="cpu").frames(a, b, [0.5])[0], gt)
+    _, floor = MIDDLEBURY_GAIN_OVER_CLASSICAL[seq]
+    assert learned - classical > floor, (learned, classical)

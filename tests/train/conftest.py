@@ -31,7 +31,9 @@ class ShiftedTextures(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         gen = torch.Generator().manual_seed(self.seed * 1000 + index)
-        base = F.interpolate(torch.rand(1, 3, 12, 12, generator=gen), size=(SIZE + 8, SIZE + 8), mode="bicubic")
+        base = F.interpolate(
+            torch.rand(1, 3, 12, 12, generator=gen), size=(SIZE + 8, SIZE + 8), mode="bicubic"
+        )
         base = base.clamp(0, 1)[0]
         timesteps = torch.linspace(0, 1, self.num_targets + 2)[1:-1]
 
@@ -40,9 +42,15 @@ class ShiftedTextures(Dataset):
             return base[:, dy : dy + SIZE, dx : dx + SIZE]
 
         targets = torch.stack([at(float(t)) for t in timesteps])
-        sample = {"img0": at(0.0), "img1": at(1.0), "targets": targets, "timesteps": timesteps,
-                  "flow": torch.zeros(self.num_targets, 4, SIZE, SIZE),
-                  "flow_valid": torch.zeros(self.num_targets, 1, SIZE, SIZE), "name": f"stand-in/{index}"}
+        sample = {
+            "img0": at(0.0),
+            "img1": at(1.0),
+            "targets": targets,
+            "timesteps": timesteps,
+            "flow": torch.zeros(self.num_targets, 4, SIZE, SIZE),
+            "flow_valid": torch.zeros(self.num_targets, 1, SIZE, SIZE),
+            "name": f"stand-in/{index}",
+        }
         if torch.rand(()) < 0.5:  # global-RNG augmentation: horizontal flip of every frame
             for key in ("img0", "img1", "targets"):
                 sample[key] = sample[key].flip(-1)
@@ -65,7 +73,11 @@ def stand_in_data(monkeypatch):
 
     def build(cfg: TrainConfig, seed: int):
         dataset = ShiftedTextures(16, cfg.targets_per_sample, seed)
-        return dataset if cfg.flow_teacher == "none" or cfg.flow_weight == 0 else with_teacher(dataset, "fast")
+        if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
+            return dataset
+        return with_teacher(
+            dataset, None if cfg.flow_teacher == "rife" else "fast"
+        )  # rife: on the device
 
     monkeypatch.setattr(train_data, "build_train_dataset", build)
     return build
@@ -74,11 +86,24 @@ def stand_in_data(monkeypatch):
 def tiny_config(tmp_path, *overrides: str) -> TrainConfig:
     """A few-second config on ema-tiny, everything written under ``tmp_path``."""
     base = [
-        "model=ema-tiny", "batch_size=2", f"crop_size=[{SIZE},{SIZE}]", "num_epochs=1", "steps_per_epoch=4",
-        "workers=0", "learning_rate=2e-3", "warmup_steps=0", "ema_decay=0.9", "val_max_items=2",
-        "log_interval=2", "checkpoint_interval=0", "tensorboard=false", "vgg_weight=0",
-        f"checkpoint_path={tmp_path / 'run'}", f"best_model_path={tmp_path / 'best.safetensors'}",
-        f"output_image_path={tmp_path / 'images'}", f"train_data_dir={tmp_path / 'none'}",
+        "model=ema-tiny",
+        "batch_size=2",
+        f"crop_size=[{SIZE},{SIZE}]",
+        "num_epochs=1",
+        "steps_per_epoch=4",
+        "workers=0",
+        "learning_rate=2e-3",
+        "warmup_steps=0",
+        "ema_decay=0.9",
+        "val_max_items=2",
+        "log_interval=2",
+        "checkpoint_interval=0",
+        "tensorboard=false",
+        "vgg_weight=0",
+        f"checkpoint_path={tmp_path / 'run'}",
+        f"best_model_path={tmp_path / 'best.safetensors'}",
+        f"output_image_path={tmp_path / 'images'}",
+        f"train_data_dir={tmp_path / 'none'}",
         f"val_data_dir={tmp_path / 'none'}",
     ]
     return load_config(TrainConfig, None, base + list(overrides))

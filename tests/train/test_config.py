@@ -13,10 +13,26 @@ from emavfi.train.config import TrainConfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "train_config.yaml"
 ORIGINAL_KEYS = [
-    "batch_size", "learning_rate", "num_epochs", "train_data_dir", "val_data_dir", "checkpoint_path",
-    "best_model_path", "charbonnier_weight", "vgg_weight", "color_weight", "gradient_weight",
-    "temporal_weight", "gradient_order", "temporal_alpha", "output_image_path", "color_jitter",
-    "crop_size", "random_rotation", "horizontal_flip", "random_grayscale",
+    "batch_size",
+    "learning_rate",
+    "num_epochs",
+    "train_data_dir",
+    "val_data_dir",
+    "checkpoint_path",
+    "best_model_path",
+    "charbonnier_weight",
+    "vgg_weight",
+    "color_weight",
+    "gradient_weight",
+    "temporal_weight",
+    "gradient_order",
+    "temporal_alpha",
+    "output_image_path",
+    "color_jitter",
+    "crop_size",
+    "random_rotation",
+    "horizontal_flip",
+    "random_grayscale",
 ]
 
 
@@ -27,10 +43,13 @@ def test_shipped_config_has_every_key_and_loads():
     cfg = load_config(TrainConfig, SHIPPED)
     assert cfg.learning_rate == pytest.approx(5e-5)
     assert cfg.color_jitter.hue == pytest.approx(0.1)
-    assert cfg.crop_size == [256, 256]
+    assert cfg.crop_size == (256, 256)
 
 
-@pytest.mark.parametrize("name", ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml", "ema_cpu_v2_gpu.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    ["ema_cpu_gpu.yaml", "ema_cpu_finetune.yaml", "ema_cpu_stage3.yaml", "ema_cpu_v2_gpu.yaml"],
+)
 def test_recipe_configs_of_the_default_model_load(name):
     # the model card's commands must keep working as the config schema evolves
     cfg = load_config(TrainConfig, SHIPPED.parent / name)
@@ -40,10 +59,17 @@ def test_recipe_configs_of_the_default_model_load(name):
 def test_overrides_parse_yaml_and_nest(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("learning_rate: 1e-4\ncolor_jitter: {brightness: 0.1}\n")
-    cfg = load_config(TrainConfig, path, ["crop_size=[128, 96]", "color_jitter.hue=0.05",
-                                          "sources=[{kind: synthetic, path: /tex, weight: 2}]"])
+    cfg = load_config(
+        TrainConfig,
+        path,
+        [
+            "crop_size=[128, 96]",
+            "color_jitter.hue=0.05",
+            "sources=[{kind: synthetic, path: /tex, weight: 2}]",
+        ],
+    )
     assert cfg.learning_rate == pytest.approx(1e-4)  # PyYAML reads 1e-4 as a string
-    assert cfg.crop_size == [128, 96]
+    assert cfg.crop_size == (128, 96)
     assert (cfg.color_jitter.brightness, cfg.color_jitter.hue) == (0.1, 0.05)
     assert cfg.sources[0].kind == "synthetic" and cfg.sources[0].weight == 2.0
 
@@ -56,6 +82,9 @@ def test_overrides_parse_yaml_and_nest(tmp_path):
         ("batch_size=two", "'batch_size': expected int"),
         ("horizontal_flip=3", "'horizontal_flip': expected bool"),
         ("learning_rate=-1e-3", "'learning_rate': -0.001 is impossible"),
+        ("learning_rate=.inf", "'learning_rate': inf is impossible, it must be finite"),
+        ("learning_rate=1e999", "'learning_rate': '1e999' is impossible, it must be finite"),
+        ("max_minutes=.nan", "'max_minutes': nan is impossible"),
         ("random_grayscale=1.5", "'random_grayscale'"),
         ("precision=fp8", "'precision'"),
         ("crop_size=[1, 2, 3]", "'crop_size'"),

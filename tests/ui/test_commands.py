@@ -39,6 +39,7 @@ def test_video_targets_are_interpolate_flags(target, fps, factor, name, tmp_path
     args = parse("interpolate", wanted.argv(tmp_path))
     assert (args.fps, args.factor, args.output) == (fps, factor, tmp_path / name)
     assert (args.model, args.device, args.fast, args.tta) == ("classical", "cpu", False, False)
+    assert args.overwrite and args.quiet  # the job's own folder: never a question on a terminal
 
 
 def test_custom_fps_modes_and_bad_choices(tmp_path: Path):
@@ -54,7 +55,7 @@ def test_custom_fps_modes_and_bad_choices(tmp_path: Path):
         "x.png", "y.png", "8x (7 new frames)", "blend", "best (flip averaging, 3x slower)", "cpu"
     )
     args = parse("pair", best.argv(tmp_path))
-    assert args.num == 7 and args.tta and args.output == tmp_path / "frames"
+    assert args.num == 7 and args.tta and args.output == tmp_path / "frames" and args.overwrite
     with pytest.raises(EmavfiError, match="custom frame rate"):
         JobRequest.video("a.mp4", "custom fps", None, "blend", "quality", "cpu")
     with pytest.raises(EmavfiError, match="unknown target"):

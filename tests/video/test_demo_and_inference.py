@@ -41,6 +41,8 @@ def test_demo_writes_frame_video_and_comparison(tmp_path: Path, capsys):
     assert len(cmp_times) == len(times)
     height, width = frames[0].shape[:2]
     assert cmp_frames[0].shape == (height, 2 * width + 4, 3)
+    # the demo owns its folder: a second run replaces its files instead of refusing
+    assert main(["demo", "-o", str(out), "--model", "blend", "--quiet"]) == 0
 
 
 def test_demo_comparison_labels_both_halves(tmp_path: Path):
@@ -122,8 +124,9 @@ def test_inference_bad_model_path_exit_2(tmp_path: Path, capsys):
 
 
 def test_help_documents_flags_and_precedence(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         main(["interpolate", "--help"])
+    assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in (
         "--fps",

@@ -31,23 +31,28 @@ def _audio_only(path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "case",
+    "case, message",
     [
-        "missing",
-        "text",
-        "truncated",
-        "audio_only",
-        "one_frame",
-        "same_as_input",
-        "no_folder",
-        "bad_codec",
-        "bad_suffix",
-        "bad_model",
-        "bad_interval",
-        "bad_fps",
+        ("missing", "input not found"),
+        ("text", "Invalid data found"),
+        ("truncated", "Invalid data found"),
+        ("audio_only", "has no video stream"),
+        ("one_frame", "fewer than two video frames (1)"),
+        ("same_as_input", "is the input; choose another name"),
+        ("no_folder", "missing_dir does not exist"),
+        ("bad_codec", "unknown or unavailable video codec 'nosuchcodec'"),
+        ("bad_suffix", "unknown video file type '.xyz'"),
+        ("bad_model", "checkpoint not found"),
+        ("bad_interval", "--frame-interval must be 1 or more, got 0"),
+        ("bad_fps", "--fps must be a number above 0 and at most 1e+09, got -5"),
+        ("unwritable_folder", "folder /proc is not writable"),
+        ("unwritable_sequence", "folder /proc is not writable"),
+        ("missing_device", "device 'cuda' is not available"),
     ],
 )
-def test_bad_input_one_line_exit_2_nothing_written(case, clip: Path, tmp_path: Path, capsys):
+def test_bad_input_one_line_exit_2_nothing_written(
+    case, message, clip: Path, tmp_path: Path, capsys, monkeypatch
+):
     out = tmp_path / "out.mp4"
     extra: list[str] = []
     src = clip
@@ -77,6 +82,13 @@ def test_bad_input_one_line_exit_2_nothing_written(case, clip: Path, tmp_path: P
         extra = ["--frame-interval", "0"]
     elif case == "bad_fps":
         extra = ["--fps", "-5"]
+    elif case == "unwritable_folder":  # no one can create files in /proc, not even root
+        out = Path("/proc") / "out.mp4"
+    elif case == "unwritable_sequence":
+        out = Path("/proc") / "frames_out"
+    elif case == "missing_device":  # a machine without CUDA, whatever this one has
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        extra = ["--device", "cuda"]
     before = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in tmp_path.iterdir()
@@ -87,6 +99,7 @@ def test_bad_input_one_line_exit_2_nothing_written(case, clip: Path, tmp_path: P
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("emavfi interpolate: error:")
+    assert message in err[0]
     after = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in tmp_path.iterdir()
@@ -104,13 +117,13 @@ class _Interrupting:
     def __call__(self, img0, img1, timesteps):
         self.calls += 1
         if self.calls == 3:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("simulated Ctrl-C")
         return [img0 * (1 - t) + img1 * t for t in timesteps]
 
 
 def test_ctrl_c_leaves_no_partial_output(clip: Path, tmp_path: Path):
     digest = hashlib.sha256(clip.read_bytes()).hexdigest()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated Ctrl-C"):
         interpolate_video(
             clip,
             tmp_path / "out.mp4",

@@ -130,3 +130,89 @@ def test_bad_multi_is_one_line_exit_2(clip: Path, tmp_path: Path, capsys, flags,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
     assert not out.exists()
+
+
+def test_variable_frame_rate_kept_with_factor(tmp_path: Path):
+    pts = [0, 1, 3, 4, 7, 8, 9, 12, 13, 15]  # irregular gaps in 1/12 s
+    src = make_video(tmp_path / "vfr.mp4", pts=pts, fps=12)
+    out = tmp_path / "x2.mp4"
+    assert run_cli(src, "-o", out, "--factor", "1") == 0
+    times, images, _ = decode(out)
+    # every input frame at its own time, one new frame halfway to the next (the last frame
+    # lasts one nominal frame, 1/12 s): the irregular rhythm is kept, not made constant
+    halfway = [(a + b) / 2 for a, b in zip(pts, pts[1:] + [pts[-1] + 1])]
+    assert len(times) == 20
+    assert [12 * t for t in times[::2]] == pytest.approx(pts, abs=0.01)
+    assert [12 * t for t in times[1::2]] == pytest.approx(halfway, abs=0.01)
+    # output 7 (5.5/12 s) lies halfway between input 3 (bar at step 3) and input 4 (step 4)
+    expected = (bar_frame(3, 64, 48).astype(float) + bar_frame(4, 64, 48)) / 2
+    assert np.abs(images[7].astype(float) - expected).mean() < 6
+
+
+def _with_subtitles(video: Path, path: Path) -> Path:
+    """``video`` plus a SubRip stream of two cues, remuxed into Matroska with PyAV."""
+    import av
+
+    srt = path.with_suffix(".srt")
+    srt.write_text(
+        "1\n00:00:00,100 --> 00:00:00,400\nHello\n\n2\n00:00:00,500 --> 00:00:00,900\nWorld\n"
+    )
+    with av.open(str(video)) as pictures, av.open(str(srt)) as text, av.open(str(path), "w") as out:
+        streams = [pictures.streams.video[0], text.streams.subtitles[0]]
+        copies = [out.add_stream_from_template(stream) for stream in streams]
+        for source, stream, copy in zip((pictures, text), streams, copies):
+            for packet in source.demux(stream):
+                if packet.size:
+                    packet.stream = copy
+                    out.mux(packet)
+    return path
+
+
+def _cues(path: Path) -> list[tuple[float, float, bytes]]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        return [
+            (float(p.pts * p.time_base), float(p.duration * p.time_base), bytes(p))
+            for p in container.demux(stream)
+            if p.size
+        ]
+
+
+def test_subtitles_are_copied_unchanged(tmp_path: Path):
+    src = _with_subtitles(make_video(tmp_path / "plain.mp4"), tmp_path / "subtitled.mkv")
+    assert _cues(src) == [(0.1, 0.3, b"Hello"), (0.5, 0.4, b"World")]
+    out = tmp_path / "out.mkv"
+    assert run_cli(src, "-o", out, "--factor", "1") == 0
+    times, _, facts = decode(out)
+    assert facts["streams"] == ["video", "subtitle"] and len(times) == 24
+    assert _cues(out) == _cues(src)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_fast_and_tta_reach_the_network(tmp_path: Path, tta: bool, monkeypatch):
+    """--fast: the whole network at half size; --tta: each pair encoded three times (flips)."""
+    import torch
+
+    from emavfi.models.checkpoints import save_checkpoint
+    from emavfi.models.ema_vfi.net import EMAVFI
+    from emavfi.models.registry import create_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_checkpoint(create_model("ema-tiny"), weights)
+    calls = []
+    encode = EMAVFI.encode
+
+    def spy(self, img0, img1, flow_scale=1.0, refine_at_scale=False):
+        calls.append((tuple(img0.shape), flow_scale, refine_at_scale))
+        return encode(self, img0, img1, flow_scale, refine_at_scale)
+
+    monkeypatch.setattr(EMAVFI, "encode", spy)
+    src = make_video(tmp_path / "in.mp4", count=4)
+    args = ["interpolate", src, "-o", tmp_path / "out.mp4", "--model", weights, "--fast"]
+    assert main([*map(str, args), "--quiet", "--device", "cpu", *(["--tta"] if tta else [])]) == 0
+    # three pairs in one batch; frames padded to 64x64 (the multiple 32 / 0.5), flow at half size
+    assert calls == [((3, 3, 64, 64), 0.5, True)] * (3 if tta else 1)
+    assert len(decode(tmp_path / "out.mp4")[0]) == 8

@@ -1,5 +1,6 @@
 """Property tests of the frame-rate arithmetic (emavfi.video.timeline)."""
 
+import logging
 from fractions import Fraction
 
 import pytest
@@ -103,11 +104,36 @@ def test_fps_wins_over_factor_and_validation():
     assert resolve_mode(60, 3) == (Fraction(60), None)
     assert resolve_mode(None, None) == (None, 1)
     assert to_fraction(29.97) == Fraction(30000, 1001)
-    with pytest.raises(EmavfiError):
+    with pytest.raises(
+        EmavfiError, match="--fps must be a number above 0 and at most 1e[+]09, got 0"
+    ):
         resolve_mode(0, None)
-    with pytest.raises(EmavfiError):
+    with pytest.raises(EmavfiError, match="--factor must be between 0 and .*, got -1"):
         resolve_mode(None, -1)
-    with pytest.raises(EmavfiError):
+    with pytest.raises(EmavfiError, match="the frame interval must be 1 or more, got 0"):
         select(5, 0)
-    with pytest.raises(EmavfiError):
+    with pytest.raises(EmavfiError, match="no duration"):
         Timeline(Fraction(1), Fraction(1), fps=Fraction(30))
+
+
+def test_fps_wins_with_a_warning_naming_both(caplog):
+    with caplog.at_level(logging.WARNING, logger="emavfi.video.timeline"):
+        assert resolve_mode(Fraction(48), 2) == (Fraction(48), None)
+    assert "both a target fps (48) and a factor (2) were given: the fps wins" in caplog.text
+
+
+def test_small_rates_and_factor_zero_are_valid():
+    assert resolve_mode(0.5, None) == (Fraction(1, 2), None)  # one frame every 2 s
+    assert resolve_mode(None, 0) == (None, 0)  # --factor 0 only re-times (with --frame-interval)
+
+
+@pytest.mark.parametrize("base", [24, 30, 48, 60, 120, 240])
+def test_ntsc_rates_snap_to_their_exact_fraction(base):
+    ntsc = Fraction(base * 1000, 1001)
+    assert to_fraction(round(float(ntsc), 3)) == ntsc  # 23.976, 29.97, 47.952, 59.94, ...
+    assert to_fraction(str(round(float(ntsc), 2))) == ntsc
+    near = ntsc + Fraction(1, 200) - Fraction(1, 10**6)  # just inside the 1/200 fps window
+    assert to_fraction(near) == ntsc
+    outside = ntsc + Fraction(1, 200)  # on the border: kept as given
+    assert to_fraction(outside) == outside
+    assert to_fraction(base) == base

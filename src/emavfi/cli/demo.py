@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         default=Path("emavfi-demo"),
-        help="folder for the results (default: ./emavfi-demo)",
+        help="folder for the results (default: ./emavfi-demo; its files are replaced each run)",
     )
     parser.add_argument(
         "--model", default=None, help="registry name or checkpoint path (default: ema-cpu)"
@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     middle_path = out / "middle_frame.png"
     write_image(middle_path, middle)
     video_path = out / "sample_interpolated.mp4"
-    options = VideoOptions(fps=args.fps, factor=None if args.fps else 1, progress=not args.quiet)
+    options = VideoOptions(
+        fps=args.fps, factor=None if args.fps else 1, progress=not args.quiet, overwrite=True
+    )
     result = interpolate_video(inputs["sample_clip.mp4"], video_path, interp, options)
     rate = f"{args.fps:g} fps" if args.fps else "2x"
     comparison = side_by_side(
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         video_path,
         out / "comparison_side_by_side.mp4",
         labels=("input", f"emavfi {interp.name} {rate}"),
+        overwrite=True,
     )
     print(f"model: {interp.name} on {interp.device}")
     print(f"input frames:   {inputs['frame0.png']}  {inputs['frame1.png']}")

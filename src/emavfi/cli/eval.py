@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-root",
         metavar="DIR",
-        help="folder holding the preset datasets (middlebury/, ucf101/)",
+        help="folder holding the preset datasets (middlebury/, ucf101/, streams/ ...); "
+        "large-motion-synthetic needs none",
     )
     parser.add_argument(
         "--lpips-weights",
@@ -78,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=2,
         metavar="N",
-        help="worst and best samples shown per dataset in the HTML report (default: 2)",
+        help="per dataset, each model's N worst samples (by its own PSNR) and the N best on "
+        "average, shown in the HTML report (default: 2)",
     )
     add_scale_arguments(parser)
     add_runtime_arguments(parser)

@@ -1,7 +1,8 @@
 """Entry point of the `emavfi` command.
 
 Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``.
-``EmavfiError`` (the user's mistakes) becomes one line on stderr and exit code 2.
+``EmavfiError`` (the user's mistakes) becomes one line on stderr and exit code 2. SIGTERM is
+handled like Ctrl-C (outputs being written are removed), with exit code 143.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
+import signal
 import sys
+import threading
 
 from emavfi import __version__
 from emavfi.errors import EmavfiError
@@ -55,7 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    prog: str | None = None,
+    flag_names: dict[str, str] | None = None,
+) -> int:
+    """Run one subcommand. ``prog`` names the command in error lines (the ``inference.py`` and
+    ``train.py`` shims give their own name), ``flag_names`` renames flags in them (a shim's
+    ``--target_fps`` for ``--fps``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -65,14 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1
+    name = prog or f"emavfi {args.command}"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return int(args._run(args) or 0)
     except EmavfiError as exc:
-        print(f"emavfi {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {_renamed(str(exc), flag_names or {})}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"emavfi {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"{name}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _renamed(message: str, flag_names: dict[str, str]) -> str:
+    for flag, alias in flag_names.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", alias, message)
+    return message
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from emavfi.errors import EmavfiError
@@ -73,6 +74,33 @@ def scale_options(args: argparse.Namespace) -> dict:
     return {"scale": scale, "refine_at_scale": args.fast}
 
 
+def add_overwrite_arguments(parser: argparse.ArgumentParser) -> None:
+    """-y/-n, ffmpeg's flags for outputs that exist (read back with ``may_overwrite``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-y", "--overwrite", action="store_true", help="overwrite outputs that exist"
+    )
+    group.add_argument(
+        "-n", "--no-overwrite", action="store_true", help="never overwrite (exit 2 instead)"
+    )
+
+
+def may_overwrite(args: argparse.Namespace, existing: list[Path]) -> bool:
+    """ffmpeg's rule for outputs that exist: -y overwrites, -n never does; with neither, ask on a
+    terminal and refuse (one line) otherwise. True when there is nothing to ask about or yes."""
+    if not existing or args.overwrite:
+        return True
+    names = str(existing[0]) + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+    if args.no_overwrite:
+        raise EmavfiError(f"{names} exists (-n: not overwritten)")
+    if not sys.stdin.isatty():
+        raise EmavfiError(f"{names} exists (-y overwrites it)")
+    answer = input(f"{names} exists. Overwrite? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise EmavfiError(f"{names} exists: not overwritten")
+    return True
+
+
 def model_options(args: argparse.Namespace) -> dict:
     """The Interpolator keywords of ``add_model_arguments``'s options."""
     return {"device": args.device, "tta": args.tta, **scale_options(args), **runtime_options(args)}
@@ -88,6 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     when.add_argument("--times", help="comma-separated timesteps in (0, 1), e.g. 0.25,0.5,0.75")
     when.add_argument("--num", type=int, help="N evenly spaced frames (t = i/(N+1)); default 1")
     add_model_arguments(parser)
+    add_overwrite_arguments(parser)
 
 
 def parse_times(times: str | None, num: int | None) -> list[float]:
@@ -121,23 +150,24 @@ def interpolate_pair(args: argparse.Namespace) -> list[Path]:
     frame0, frame1 = read_image(args.image0), read_image(args.image1)
     if frame0.shape != frame1.shape:
         raise EmavfiError(
-            f"images differ in size: {frame0.shape[1]}x{frame0.shape[0]} vs {frame1.shape[1]}x{frame1.shape[0]}"
+            f"images differ in size: {frame0.shape[1]}x{frame0.shape[0]} vs "
+            f"{frame1.shape[1]}x{frame1.shape[0]}"
         )
     out = args.output
     if out.exists() and not out.is_dir():
         raise EmavfiError(f"output {out} exists and is not a folder")
+    paths = [out / f"frame_{index:03d}_t{t:.4f}.png" for index, t in enumerate(times, start=1)]
+    may_overwrite(args, [path for path in paths if path.exists()])
+    interp = Interpolator(args.model, **model_options(args))  # a bad model fails before any write
+    frames = interp.frames(frame0, frame1, times)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EmavfiError(f"cannot create output folder {out}: {exc.strerror}") from exc
     if not os.access(out, os.W_OK):
         raise EmavfiError(f"output folder {out} is not writable")
-    interp = Interpolator(args.model, **model_options(args))
-    frames = interp.frames(frame0, frame1, times)
-    paths = []
-    for index, (t, frame) in enumerate(zip(times, frames), start=1):
-        paths.append(out / f"frame_{index:03d}_t{t:.4f}.png")
-        write_image(paths[-1], frame)
+    for path, frame in zip(paths, frames):
+        write_image(path, frame)
     return paths
 
 

@@ -19,12 +19,26 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None,
-                        help=f"YAML config (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (value parsed as YAML; dotted keys for sections), repeatable")
-    parser.add_argument("--resume", action="store_true", help="continue exactly from <checkpoint_path>/last.pt")
-    parser.add_argument("--show-config", action="store_true", help="print the resulting config and exit")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"YAML config (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (value parsed as YAML; dotted keys for sections), repeatable",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue exactly from <checkpoint_path>/last.pt"
+    )
+    parser.add_argument(
+        "--show-config", action="store_true", help="print the resulting config and exit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     if result.best_model is not None:
-        print(f"best model: {result.best_model} (validation PSNR {result.best_psnr:.2f} dB, step {result.step})")
+        print(
+            f"best model: {result.best_model} (validation PSNR {result.best_psnr:.2f} dB, step {result.step})"
+        )
     print(f"stopped: {result.stop_reason}; resume checkpoint: {result.checkpoint}")
     return 0

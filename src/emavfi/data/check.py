@@ -2,7 +2,8 @@
 
 Every problem is collected with its file, never stopping at the first: images that do not
 decode, sizes that differ within a scene, gaps or duplicates in the numbering, frames without a
-number, scenes too short for a triplet. Counts of scenes and frames are given per split.
+number, scenes too short for a triplet, scene folders with no image at all. Counts of scenes
+and frames are given per split.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from emavfi.data.sources.base import frame_number, list_images, read_image, require_dir
+from emavfi.data.sources.base import (
+    frame_number,
+    list_images,
+    natural_key,
+    read_image,
+    require_dir,
+)
 from emavfi.data.sources.scenes import scene_folders
 from emavfi.errors import EmavfiError
 
@@ -71,8 +78,8 @@ def check_scene(folder: Path) -> tuple[list[Problem], int]:
     for frame in frames:
         try:
             image = read_image(frame)
-        except EmavfiError:
-            problems.append(Problem(frame, "cannot decode image"))
+        except EmavfiError as exc:  # the reason, without the path that Problem gives
+            problems.append(Problem(frame, str(exc).replace(str(frame), "").strip(" :")))
             continue
         sizes[frame] = (image.shape[1], image.shape[0])
     if sizes:
@@ -90,6 +97,18 @@ def check_scene(folder: Path) -> tuple[list[Problem], int]:
     return problems, len(frames)
 
 
+def _empty_folders(folder: Path, depth: int) -> list[Path]:
+    """Folders down to ``depth`` levels under ``folder`` with no image in or below them."""
+    found = []
+    children = (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for child in sorted(children, key=lambda p: natural_key(p.name)):
+        if not scene_folders(child, depth - 1):
+            found.append(child)
+        elif depth > 1 and not list_images(child):
+            found += _empty_folders(child, depth - 1)
+    return found
+
+
 def check_data_dir(root: str | Path) -> CheckReport:
     """Check every scene under ``root`` (scenes directly, or in split folders)."""
     root = require_dir(Path(root), "data")
@@ -97,6 +116,9 @@ def check_data_dir(root: str | Path) -> CheckReport:
     scenes = scene_folders(root)
     if not scenes:
         report.problems.append(Problem(root, "no scene folder with images found"))
+    report.problems += [
+        Problem(folder, "empty scene folder (no images)") for folder in _empty_folders(root, 2)
+    ]
     for folder in scenes:
         parts = folder.relative_to(root).parts
         split = parts[0] if len(parts) > 1 else "."

@@ -40,6 +40,8 @@ from emavfi.errors import EmavfiError
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 20
+MAX_NAMED = 10_000  # bad files remembered (per process) so that each is named once
+_named_failures: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ def _to_chw(frame: np.ndarray) -> torch.Tensor:
 class WindowDataset(Dataset):
     """Samples from the windows of a source: random targets, random crop, augmentation.
 
-    Frames that fail to decode are skipped (warning naming the file, counted in
-    ``skipped_files``, shared by all workers) and another window is drawn.
+    Frames that fail to decode are skipped (a warning names each file once per process, whichever
+    dataset meets it; every skip is counted in ``skipped_files``, shared by all workers) and
+    another window is drawn.
     """
 
     def __init__(
@@ -135,7 +138,9 @@ class WindowDataset(Dataset):
             except EmavfiError as exc:
                 with self._skipped.get_lock():
                     self._skipped.value += 1
-                logger.warning("skipping %s: %s", window.name, exc)
+                if str(exc) not in _named_failures and len(_named_failures) < MAX_NAMED:
+                    _named_failures.add(str(exc))
+                    logger.warning("skipping samples with a bad frame: %s", exc)
                 index = int(rng.integers(len(self.windows)))
         raise EmavfiError(f"{MAX_RETRIES} windows in a row failed to load; last: {window.name}")
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class LPIPS(nn.Module):
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+
     if not path.is_file():
         raise EmavfiError(f"LPIPS weights file not found: {path}")
     try:
@@ -79,8 +81,8 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
             return load_file(str(path))
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is the user's to fix
-        raise EmavfiError(f"cannot read LPIPS weights {path}: {exc}") from exc
+    except (*TORCH_LOAD_ERRORS, SafetensorError) as exc:  # the user's file to fix
+        raise EmavfiError(f"cannot read LPIPS weights {path}: {type(exc).__name__}") from exc
     if not isinstance(state, dict):
         raise EmavfiError(f"LPIPS weights {path} are not a state dict")
     return state

@@ -1,9 +1,11 @@
 """Reports built from `EvalResults`: console and Markdown tables, JSON, and an HTML page.
 
 The HTML report is one self-contained file (inline CSS and SVG bar charts, no scripts, no new
-dependency) with its images in a folder beside it: for the worst and best samples of each dataset
-the inputs, the ground truth, every model's frame and its error heatmap side by side, plus
-enlarged crops of the region where the models err most, so a person can compare them.
+dependency) with its images in a folder beside it. For each dataset it shows every model's worst
+samples by its own PSNR and the best samples on average: the inputs and the ground truth, then
+one row per model with the ground truth, the model's frame and its error heat map enlarged where
+the models err most, and the whole frame and heat map, so that artefacts (a torn limb, a
+speckled blob) are seen next to what they should have been.
 Every file is written to a temporary name and renamed when complete.
 """
 
@@ -25,8 +27,8 @@ from emavfi.evaluate.runner import (
     HIGHER_IS_BETTER,
     EvalResults,
     Evaluator,
+    example_samples,
     finite_or_text,
-    ranked_samples,
 )
 from emavfi.imageio import write_image
 
@@ -35,6 +37,7 @@ COLUMNS = (
     ("ssim", "SSIM", 4),
     ("ie", "IE", 2),
     ("lpips", "LPIPS", 4),
+    ("sharpness", "sharpness", 3),
     ("ms_per_frame", "ms/frame", 1),
 )
 HEATMAP_MAX = 64.0  # error (8-bit RGB L2 norm) shown as the hottest colour, the same for all models
@@ -114,14 +117,15 @@ def write_json(results: EvalResults, path: Path) -> None:
     _atomic_write(path, json.dumps(_jsonable(results.as_dict()), indent=1, allow_nan=False) + "\n")
 
 
-def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool) -> str:
+def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool | None) -> str:
     """One inline-SVG horizontal bar chart; bars start at the smallest value's 90% for contrast."""
     finite = {m: v for m, v in values.items() if v is not None and math.isfinite(v)}
     bar_h, label_w, plot_w = 22, 140, 300
     height = bar_h * len(values) + 28
     low = min(finite.values(), default=0.0)
     low = low * 0.9 if low > 0 else low
-    note = f"{'higher' if higher_better else 'lower'} is better (bars start at {low:.3g})"
+    better = {True: "higher", False: "lower", None: "closest to 1"}[higher_better]
+    note = f"{better} is better (bars start at {low:.3g})"
     parts = [
         f'<svg class="chart" width="{label_w + plot_w + 70}" height="{height}" role="img">',
         f'<text x="0" y="14" class="t">{html.escape(title)}: {note}</text>',
@@ -180,55 +184,60 @@ def _example_html(
     images: Path,
     stem: str,
 ) -> str:
-    """Inputs, ground truth, every model's frame and heatmap, and zoomed crops of one sample."""
+    """One sample: inputs and ground truth, then per model the ground truth, its frame and its
+    error heat map, cropped and enlarged where the models err most, and the whole frame and map."""
     window, index = evaluator.sample_windows[(dataset, sample)]
-    data = evaluator.predict(window)
-    t, gt = data["targets"][index]
-    preds = {model: frames[index] for model, frames in data["preds"].items()}
+    data = evaluator.predict(window, index)  # only the target shown: a 720p window has several
+    t, gt = data["targets"][0]
+    preds = {model: frames[0] for model, frames in data["preds"].items()}
     box = _crop_box([metrics.error_map(p, gt) for p in preds.values()])
-    tiles: list[tuple[str, str, np.ndarray]] = [
-        ("in0", "input 0", data["inputs"][0]),
-        ("gt", f"ground truth t={t:g}", gt),
-        ("in1", "input 1", data["inputs"][1]),
-    ]
-    figures = {
-        m: next(
-            r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, m)
-        )
-        for m in preds
-    }
-    model_tiles = []
-    for k, (model, pred) in enumerate(preds.items()):
-        r = figures[model]
-        caption = f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}"
-        model_tiles.append((f"m{k}", caption, pred, _heatmap(pred, gt)))
-    rows = {"full": [], "crop": []}
-    for key, caption, image in (
-        tiles
-        + [(k, c, p) for k, c, p, _ in model_tiles]
-        + [
-            (f"{k}err", f"{c.split(':')[0]} error (0-{HEATMAP_MAX:g})", h)
-            for k, c, _, h in model_tiles
-        ]
-    ):
-        for kind, picture in (("full", image), ("crop", _zoom(image, box))):
-            # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
-            name = f"{stem}_{key}_{kind}." + ("jpg" if kind == "full" else "png")
-            write_image(images / name, picture)
-            rows[kind].append(_figure(f"{images.name}/{name}", caption))
+
+    def figure(key: str, caption: str, image: np.ndarray, crop: bool = False) -> str:
+        # Whole frames as high-quality JPEG (an overview, small files); crops lossless PNG.
+        name = f"{stem}_{key}_crop.png" if crop else f"{stem}_{key}_full.jpg"
+        if not (images / name).exists():
+            write_image(images / name, _zoom(image, box) if crop else image)
+        return _figure(f"{images.name}/{name}", caption)
+
     top, left, h, w = box
-    return (
-        f"<h3>{html.escape(label)}: {html.escape(sample)}</h3><div class=row>{''.join(rows['full'])}</div>"
-        f"<p>Crop {w}x{h} at x={left}, y={top} (where the models err most), enlarged {CROP_ZOOM}x:</p>"
-        f"<div class=row>{''.join(rows['crop'])}</div>"
+    where = f"crop {w}x{h} at x={left}, y={top}, {CROP_ZOOM}x"
+    inputs = data["inputs"]
+    rows = [
+        figure("in0", "input 0", inputs[0])
+        + figure("gt", f"ground truth t={t:g}", gt)
+        + figure("in1", "input 1", inputs[1]),
+        figure("in0", f"input 0, {where}", inputs[0], crop=True)
+        + figure("gt", f"ground truth, {where}", gt, crop=True)
+        + figure("in1", f"input 1, {where}", inputs[1], crop=True),
+    ]
+    for k, (model, pred) in enumerate(preds.items()):
+        r = next(
+            r for r in results.samples if (r.dataset, r.sample, r.model) == (dataset, sample, model)
+        )
+        scores = (
+            f"{model}: {_fmt(r.psnr, 2)} dB, SSIM {_fmt(r.ssim, 4)}, IE {_fmt(r.ie, 2)}, "
+            f"sharpness {_fmt(r.sharpness, 3)}"
+        )
+        heat = _heatmap(pred, gt)
+        error = f"{model} error (|pred - gt|, 0-{HEATMAP_MAX:g} shown black to yellow)"
+        rows.append(
+            figure("gt", f"ground truth, {where}", gt, crop=True)
+            + figure(f"m{k}", f"{scores}; {where}", pred, crop=True)
+            + figure(f"m{k}err", f"{error}; {where}", heat, crop=True)
+            + figure(f"m{k}", scores, pred)
+            + figure(f"m{k}err", error, heat)
+        )
+    return f"<h3>{html.escape(label)}: {html.escape(sample)}</h3>" + "".join(
+        f"<div class=row>{row}</div>" for row in rows
     )
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1600px}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:nth-child(-n+2){text-align:left}
-.row{display:flex;flex-wrap:wrap;gap:6px}figure{margin:0}figure img{max-width:320px;display:block}
-figcaption{font-size:12px;max-width:320px}.chart text{font-size:12px}.chart .t{font-weight:bold}
-.chart rect{fill:#4a78b5}.charts{display:flex;flex-wrap:wrap;gap:24px}"""
+.row{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:6px}figure{margin:0}
+figure img{max-width:300px;display:block}figcaption{font-size:12px;max-width:300px}
+.chart text{font-size:12px}.chart .t{font-weight:bold}.chart rect{fill:#4a78b5}
+.charts{display:flex;flex-wrap:wrap;gap:24px}"""
 
 
 def _summary_html(results: EvalResults) -> str:
@@ -259,9 +268,8 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
     ]
     parts.append(f"<li><b>device</b>: {html.escape(str(results.settings.get('device')))}</li></ul>")
     for suite in results.suites:
-        parts.append(
-            f"<h2>{html.escape(suite.name)} ({html.escape(suite.kind)}: {html.escape(str(suite.path))})</h2>"
-        )
+        source = f"{suite.kind}: {suite.path if suite.path is not None else suite.options}"
+        parts.append(f"<h2>{html.escape(suite.name)} ({html.escape(source)})</h2>")
         charts = [
             _bar_chart(
                 title,
@@ -272,13 +280,9 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
             if any(summary[suite.name][m][key] is not None for m in results.models)
         ]
         parts.append(f"<div class=charts>{''.join(charts)}</div>")
-        worst, best = ranked_samples(results, suite.name, examples)
-        for label, samples in (("worst", worst), ("best", best)):
-            for rank, sample in enumerate(samples):
-                stem = f"{len(parts):03d}_{label}{rank}"
-                parts.append(
-                    _example_html(results, evaluator, suite.name, sample, label, images, stem)
-                )
+        for label, sample in example_samples(results, suite.name, examples):
+            stem = f"{len(parts):03d}_{label.split()[0]}"
+            parts.append(_example_html(results, evaluator, suite.name, sample, label, images, stem))
     parts.append("</body></html>\n")
     path = outdir / "report.html"
     _atomic_write(path, "\n".join(parts))

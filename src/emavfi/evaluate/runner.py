@@ -25,9 +25,16 @@ from emavfi.models.registry import list_models
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "ie", "lpips")
-# Higher is better for these; lower for the others (used for ranking and arrows in tables).
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ie": False, "lpips": False, "ms_per_frame": False}
+METRICS = ("psnr", "ssim", "ie", "lpips", "sharpness")
+# True: higher is better; False: lower; None: closest to 1 (the output as sharp as its inputs).
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "ie": False,
+    "lpips": False,
+    "sharpness": None,
+    "ms_per_frame": False,
+}
 LPIPS_UNAVAILABLE = "n/a: LPIPS needs weights that are not shipped (give --lpips-weights PATH)"
 
 
@@ -43,6 +50,7 @@ class SampleResult:
     ssim: float
     ie: float
     lpips: float | None
+    sharpness: float  # variance of the Laplacian, output / mean of the inputs'
     ms_per_frame: float
 
 
@@ -154,15 +162,17 @@ class Evaluator:
     def models(self) -> list[str]:
         return list(self.interpolators)
 
-    def predict(self, window) -> dict[str, Any]:
-        """Decode one window and run every model on it (untimed; used by the report).
+    def predict(self, window, index: int | None = None) -> dict[str, Any]:
+        """Decode one window and run every model on it (untimed; used by the report), on all its
+        targets or only on target ``index``.
 
         Returns ``{"inputs": (f0, f1), "targets": [(t, gt)], "preds": {model: [frame per t]}}``.
         """
         from emavfi.data.sources import load_frame
 
         inputs = (load_frame(window.inputs[0]), load_frame(window.inputs[1]))
-        targets = [(float(t), load_frame(ref)) for t, ref in window.targets]
+        chosen = window.targets if index is None else window.targets[index : index + 1]
+        targets = [(float(t), load_frame(ref)) for t, ref in chosen]
         times = [t for t, _ in targets]
         preds = {name: interp.frames(*inputs, times) for name, interp in self.interpolators.items()}
         return {"inputs": inputs, "targets": targets, "preds": preds}
@@ -185,30 +195,27 @@ class Evaluator:
             for index, ((t, gt), pred) in enumerate(zip(targets, preds)):
                 sample = window.name if len(targets) == 1 else f"{window.name}@t={t:.3f}"
                 self.sample_windows[(dataset, sample)] = (window, index)
-                results.append(self._score(dataset, sample, name, t, pred, gt, ms_per_frame))
+                scores = self._score(pred, gt, (frame0, frame1), f"{dataset}/{sample}")
+                results.append(
+                    SampleResult(dataset, sample, name, t, **scores, ms_per_frame=ms_per_frame)
+                )
         return results
 
-    def _score(self, dataset, sample, model, t, pred, gt, ms_per_frame) -> SampleResult:
+    def _score(self, pred, gt, inputs, label: str) -> dict[str, float | None]:
         if pred.shape != gt.shape:
-            raise EmavfiError(
-                f"{dataset}/{sample}: ground truth {gt.shape} and inputs differ in size"
-            )
+            raise EmavfiError(f"{label}: ground truth {gt.shape} and inputs differ in size")
         lpips_value = None
         if self.lpips is not None:
             from emavfi.evaluate.lpips import lpips_distance
 
             lpips_value = lpips_distance(self.lpips, pred, gt)
-        return SampleResult(
-            dataset=dataset,
-            sample=sample,
-            model=model,
-            timestep=t,
-            psnr=metrics.psnr(pred, gt),
-            ssim=metrics.ssim(pred, gt),
-            ie=metrics.interpolation_error(pred, gt),
-            lpips=lpips_value,
-            ms_per_frame=ms_per_frame,
-        )
+        return {
+            "psnr": metrics.psnr(pred, gt),
+            "ssim": metrics.ssim(pred, gt),
+            "ie": metrics.interpolation_error(pred, gt),
+            "lpips": lpips_value,
+            "sharpness": metrics.sharpness_ratio(pred, *inputs),
+        }
 
     def run(self, suites: list[Suite]) -> EvalResults:
         """Evaluate every model on every suite; windows are loaded once per suite."""
@@ -217,7 +224,7 @@ class Evaluator:
         samples: list[SampleResult] = []
         for suite in suites:
             windows = load_windows(suite)
-            log.info("%s: %d samples from %s", suite.name, len(windows), suite.path)
+            log.info("%s: %d samples from %s", suite.name, len(windows), suite.path or suite.kind)
             for window in tqdm(windows, desc=suite.name, unit="sample", disable=not self.progress):
                 samples.extend(self.evaluate_window(suite.name, window))
         return EvalResults(self.models, list(suites), samples, settings=self.settings())
@@ -241,6 +248,8 @@ class Evaluator:
                 "ssim": "11x11 Gaussian window sigma 1.5, K=(0.01, 0.03), per RGB channel then averaged",
                 "ie": "Middlebury IE (Baker et al.): RMS over pixels of the RGB difference's L2 norm, 8 bit",
                 "lpips": self.lpips_note(),
+                "sharpness": "variance of the Laplacian (3x3, 8-bit BT.601 grey) of the output / "
+                "the mean of the two inputs'; 1 = as sharp as the inputs",
                 "ms_per_frame": "wall time of one model call per window / frames it produced (after one warm-up)",
             },
         }
@@ -251,18 +260,27 @@ class Evaluator:
         return f"LPIPS-{self.lpips.net_name} (v0.1 linear layers from the given file)"
 
 
-def ranked_samples(results: EvalResults, dataset: str, count: int) -> tuple[list[str], list[str]]:
-    """The ``count`` worst and best samples of ``dataset`` by PSNR averaged over models."""
-    by_sample: dict[str, list[float]] = {}
-    for r in results.samples:
-        if r.dataset == dataset:
-            by_sample.setdefault(r.sample, []).append(min(r.psnr, 100.0))  # identical -> capped
-    order = sorted(by_sample, key=lambda s: float(np.mean(by_sample[s])))
+def example_samples(results: EvalResults, dataset: str, count: int) -> list[tuple[str, str]]:
+    """``(label, sample)`` pairs of ``dataset`` for the report: each model's ``count`` worst
+    samples by its own PSNR (one shown once when it is among the worst of several models, its
+    label naming them all), then the ``count`` best by PSNR averaged over the models."""
     if count <= 0:
-        return [], []
-    worst = order[:count]
-    best = [s for s in reversed(order[-count:]) if s not in worst]
-    return worst, best
+        return []
+    by_sample: dict[str, dict[str, float]] = {}
+    for r in results.samples:
+        if r.dataset == dataset:  # identical frames give inf: capped so that means stay finite
+            by_sample.setdefault(r.sample, {})[r.model] = min(r.psnr, 100.0)
+    worst_for: dict[str, list[str]] = {}
+    for model in results.models:
+        order = sorted(
+            (s for s in by_sample if model in by_sample[s]), key=lambda s: by_sample[s][model]
+        )
+        for rank, sample in enumerate(order[:count], start=1):
+            worst_for.setdefault(sample, []).append(f"{model} #{rank}")
+    shown = [(f"worst for {', '.join(tags)}", sample) for sample, tags in worst_for.items()]
+    by_mean = sorted(by_sample, key=lambda s: float(np.mean(list(by_sample[s].values()))))
+    best = [s for s in reversed(by_mean) if s not in worst_for][:count]
+    return shown + [("best on average", sample) for sample in best]
 
 
 def finite_or_text(value: float | None) -> float | str | None:

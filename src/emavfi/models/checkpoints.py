@@ -8,9 +8,15 @@ Published checkpoints are plain ``dict[str, Tensor]`` pickles: EMA-VFI's ``ours.
 ``ours_small.pkl`` (saved from a DDP wrapper) and Practical-RIFE v4.25's ``flownet.pkl``. They
 are read with ``torch.load(weights_only=True)`` (which never runs code from the file), stripped
 of wrapper prefixes and of what inference does not use (``convert_published``), told apart by
-their keys, and their architecture is inferred from the tensor shapes. Every key and shape is
-checked against the network built on the meta device (no memory) before the real one is built,
-so an untrusted file cannot make us allocate a network it does not hold. Both expect BGR input.
+their keys, and their architecture is inferred from the tensor shapes. Both expect BGR input.
+
+Every file is untrusted, and one path (``_build_checked``) validates it before anything real is
+built. An architecture claimed by metadata is first held to the registry by ``check_arch`` (the
+spec's keys, the types and strings its family registers, numbers up to ``ARCH_GROWTH`` times the
+family's largest), so that a few bytes of JSON cannot ask for a network of millions of layers;
+one inferred from the tensors can only describe what the file holds. Then the network is built
+on the ``meta`` device (shapes only: no memory, no initialisation; the builder's own checks run)
+and every key and shape of the file is compared with it.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.registry import ModelSpec, create_model, get_spec, list_models
 
 logger = logging.getLogger(__name__)
@@ -44,6 +52,60 @@ _RIFE_SPEC = "rife-4.25"
 _UNUSED_SUFFIXES = (".attn_mask", ".HW")
 _UNUSED_PREFIXES = ("teacher.", "caltime.")
 _RIFE_BLOCK = re.compile(r"block(\d+)\.")
+ARCH_GROWTH = 4  # a file's arch numbers may reach this multiple of the family's largest
+
+
+def check_arch(name: str, arch: Any) -> dict[str, Any]:
+    """``arch`` (from a file) if it can describe a variant of the registered model ``name``,
+    else EmavfiError: the spec's keys exactly; each value of a type the family's registered
+    variants use for that key; strings among theirs; any boolean; numbers from min(1, theirs) to
+    ``ARCH_GROWTH`` x their largest; lists of their lengths, item by item alike."""
+    spec = get_spec(name)
+    if not isinstance(arch, dict):
+        raise EmavfiError(f"arch must be a mapping of arguments, got {type(arch).__name__}")
+    missing, unknown = sorted(set(spec.arch) - set(arch)), sorted(set(arch) - set(spec.arch))
+    if missing or unknown:
+        raise EmavfiError(
+            f"arch does not fit model {name!r}: missing {missing or 'none'}, unknown "
+            f"{unknown or 'none'}"
+        )
+    family = [get_spec(n) for n in list_models(learned=True)]
+    family = [s for s in family if s.builder is spec.builder] or [spec]
+    for key in spec.arch:
+        _check_arch_value(key, arch[key], [s.arch[key] for s in family if key in s.arch])
+    return arch
+
+
+def _check_arch_value(key: str, value: Any, registered: list[Any]) -> None:
+    """EmavfiError unless ``value`` is like one of ``registered`` (see ``check_arch``)."""
+    bad = EmavfiError(f"arch value {key}={_short(value)} is outside what the registry allows")
+    sample = registered[0]
+    if isinstance(sample, (list, tuple)):
+        items = [item for entry in registered for item in entry]
+        if not isinstance(value, (list, tuple)) or len(value) not in {len(r) for r in registered}:
+            raise bad
+        for index, item in enumerate(value):
+            _check_arch_value(f"{key}[{index}]", item, items)
+    elif isinstance(sample, bool):
+        if not isinstance(value, bool):
+            raise bad
+    elif isinstance(sample, str) or sample is None:
+        if not any(type(value) is type(r) and value == r for r in registered):
+            raise bad
+    elif isinstance(sample, (int, float)):
+        kind = int if all(isinstance(r, int) for r in registered) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise bad
+        low, high = min(1, *registered), ARCH_GROWTH * max(registered)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise bad
+    elif value != sample:
+        raise bad
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -262,25 +324,69 @@ def _load_ours(path: Path, expected_spec: str | None = None) -> nn.Module:
     if expected_spec is not None and name != expected_spec:
         raise EmavfiError(f"{path}: holds model {name!r}, expected {expected_spec!r}")
     if name not in list_models(learned=True):
-        raise EmavfiError(f"{path}: unknown model {name!r} in checkpoint metadata")
-    model = _build_checked(name, metadata["arch"], state, path)
-    channel_order = metadata.get("channel_order", model.spec.channel_order)
+        raise EmavfiError(f"{path}: unknown model {_short(name)} in checkpoint metadata")
+    channel_order = metadata.get("channel_order", get_spec(name).channel_order)
     if channel_order not in ("RGB", "BGR"):
-        raise EmavfiError(f"{path}: bad channel_order {channel_order!r} in metadata")
+        raise EmavfiError(f"{path}: bad channel_order {_short(channel_order)} in metadata")
+    model = _build_checked(name, metadata["arch"], state, path)
     model.spec = dataclasses.replace(model.spec, channel_order=channel_order)
     model.checkpoint_metadata = metadata
+    return model
+
+
+def _build_checked(
+    name: str,
+    arch: Any,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    *,
+    inferred: bool = False,
+) -> nn.Module:
+    """``create_model(name, **arch)`` holding ``state``, or a one-line EmavfiError.
+
+    The one path by which a file's network is built. ``arch`` claimed by metadata is first held
+    to the registry (``check_arch``); ``inferred`` (measured from ``state``'s shapes by our own
+    code) skips that, as it can only describe what the file holds. Then the network is built on
+    the meta device (no memory; the builder's own checks run) and every key and shape of
+    ``state`` is compared with it; only then is the real network built and loaded.
+    """
+    try:
+        if not inferred:
+            check_arch(name, arch)
+        elif not isinstance(arch, dict):
+            raise EmavfiError(f"arch {_short(arch)} is not a set of keyword arguments")
+        with torch.device("meta"):
+            skeleton = create_model(name, **arch)
+    except EmavfiError as exc:
+        raise EmavfiError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise EmavfiError(
+            f"{path}: arch {_short(arch)} does not build model {name!r} ({exc})"
+        ) from None
+    _check_state(skeleton.state_dict(), state, name, path)
+    model = create_model(name, **arch)
+    model.load_state_dict(state, strict=True)
     return model
 
 
 def _load_published(path: Path) -> nn.Module:
     _require_file(path)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+        with warnings.catch_warnings():  # torch's notes on old pickles: the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except TORCH_LOAD_ERRORS as exc:  # any of them means "not a checkpoint"
+        if "Weights only load failed" in str(exc):
+            if not _is_pickle(path):
+                raise EmavfiError(f"{path}: not a PyTorch checkpoint (not a pickle)") from None
+            raise EmavfiError(
+                f"{path}: cannot be loaded safely: a pickle with objects besides tensors, or "
+                "written by pickle rather than torch.save (loading it could run code from it); "
+                "if you trust its source, re-save its weights once in Python with "
+                "torch.save(model.state_dict(), 'weights.pth') and pass that file"
+            ) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EmavfiError(
-            f"{path}: not a PyTorch checkpoint that loads safely ({reason})"
-        ) from None
+        raise EmavfiError(f"{path}: not a PyTorch checkpoint ({reason})") from None
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not any(isinstance(v, torch.Tensor) for v in raw.values()):
@@ -290,7 +396,7 @@ def _load_published(path: Path) -> nn.Module:
         name, arch = published_model(state)
     except EmavfiError as exc:
         raise EmavfiError(f"{path}: {exc}") from None
-    model = _build_checked(name, arch, state, path)
+    model = _build_checked(name, arch, state, path, inferred=True)
     exact = get_spec(name).arch == arch
     spec_name = name if exact else f"{name}-like"
     model.spec = dataclasses.replace(model.spec, name=spec_name, weights=None, sha256=None)
@@ -305,23 +411,10 @@ def _closest_published(arch: dict[str, Any]) -> str:
     return min(_PUBLISHED_SPECS, key=lambda n: abs(get_spec(n).arch["width"] - arch["width"]))
 
 
-def _build_checked(
-    name: str, arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path
-) -> nn.Module:
-    """``create_model(name, **arch)`` holding ``state``, or a one-line EmavfiError.
-
-    The network is first built on the meta device (shapes only: no memory, no initialisation)
-    and every key and shape of ``state`` is compared with it, so that metadata or shapes from an
-    untrusted file are validated before anything real is built.
-    """
-    if not isinstance(arch, dict):
-        raise EmavfiError(f"{path}: arch {arch!r} is not a set of keyword arguments")
-    try:
-        with torch.device("meta"):
-            skeleton = create_model(name, **arch)
-    except (TypeError, ValueError) as exc:
-        raise EmavfiError(f"{path}: arch {arch} does not build model {name!r} ({exc})") from None
-    expected = skeleton.state_dict()
+def _check_state(
+    expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], name: str, path: Path
+) -> None:
+    """One-line EmavfiError unless ``state`` has exactly the keys and shapes of ``expected``."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
@@ -336,9 +429,13 @@ def _build_checked(
             if keys
         ]
         raise EmavfiError(f"{path}: weights do not match model {name!r}: " + "; ".join(problems))
-    model = create_model(name, **arch)
-    model.load_state_dict(state, strict=True)
-    return model
+
+
+def _is_pickle(path: Path) -> bool:
+    """A pickle (protocol 2+) or a ``torch.save`` zip archive, by the first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head[:1] == b"\x80" or head == b"PK"
 
 
 def _require_file(path: Path) -> None:

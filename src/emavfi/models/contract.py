@@ -12,6 +12,7 @@ applied with ``backward_warp``. This module imports nothing from the package: mo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +43,28 @@ class InterpolationOutput:
             self.merged_stages = [self.merged]
         if not self.flow_stages and self.flow is not None:
             self.flow_stages = [self.flow]
+
+    def to_channel_order(self, channel_order: str) -> InterpolationOutput:
+        """The output with its frames (pred, merged, merged_stages) converted as by the function
+        ``to_channel_order``; flows and mask do not depend on the channel order."""
+        if channel_order == "RGB":
+            return self
+        return dataclasses.replace(
+            self,
+            pred=to_channel_order(self.pred, channel_order),
+            merged=to_channel_order(self.merged, channel_order),
+            merged_stages=[to_channel_order(x, channel_order) for x in self.merged_stages],
+        )
+
+
+def to_channel_order(frames: torch.Tensor, channel_order: str) -> torch.Tensor:
+    """RGB frames (B, 3, H, W) in a network's ``channel_order`` (``ModelSpec.channel_order``:
+    "RGB" or "BGR"), and the network's frames back to RGB: reversing the channels is its own
+    inverse. The one place frames change order, wherever a network is fed (Interpolator,
+    training, teacher)."""
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', not {channel_order!r}")
+    return frames.flip(1) if channel_order == "BGR" else frames
 
 
 def timestep_tensor(timestep: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -163,10 +163,9 @@ class GraphRunner:
     def __call__(
         self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]
     ) -> list[torch.Tensor]:
-        from emavfi.engines.classical import ClassicalEngine
+        from emavfi.flow import dis
 
-        engine = ClassicalEngine()
-        pairs = engine.pair_flows(img0, img1) if self.dis else None
+        pairs = dis.batch_pair_flows(img0, img1) if self.dis else None
         height, width = img0.shape[2:]
         plane = torch.empty(1, 1, height, width)
         preds = []
@@ -177,7 +176,7 @@ class GraphRunner:
                 frames = (img0[one].float(), img1[one].float(), plane.fill_(t))
                 feeds = {INPUT: torch.cat(frames, 1).numpy()}
                 if pairs is not None:
-                    flow, logit = engine.flows_at(pairs[one], t, img0[one].float())
+                    flow, logit = dis.initial_flow(pairs[one], [t], img0[one].float())
                     feeds[FLOW_INIT] = torch.cat((flow, logit), 1).numpy()
                 items.append(torch.from_numpy(np.asarray(self.session(feeds), dtype=np.float32)))
             preds.append(torch.cat(items))

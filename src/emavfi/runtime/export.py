@@ -9,8 +9,8 @@ vs-mlrt does for its RIFE models.
 
 A model whose first flow estimate is OpenCV's DIS (``flow_init="dis"``, ema-cpu) takes a second
 input ``flow_init`` (N, 5, H, W): the classical engine's flow at t (4 channels, pixels) and its
-mask logit (1), from ``ClassicalEngine.pair_flows`` / ``flows_at``. DIS is no ONNX operator, so
-it runs outside the graph; ``emavfi.runtime.backends`` feeds it.
+mask logit (1), from ``emavfi.flow.dis.batch_pair_flows`` / ``initial_flow``. DIS is no ONNX
+operator, so it runs outside the graph; ``emavfi.runtime.backends`` feeds it.
 
 The TorchScript-based exporter (``dynamo=False``) is used: it exports EMA-VFI with dynamic sizes
 in seconds, while ``torch.export``'s symbolic reasoning about the attention windows' padding (sizes

@@ -77,7 +77,7 @@ class TrainConfig:
     temporal_alpha: float = bounded(1.0, ge=0.0)
     output_image_path: str = "output_images"
     color_jitter: ColorJitter = field(default_factory=ColorJitter)
-    crop_size: list[int] = bounded([256, 256], ge=8)
+    crop_size: tuple[int, int] = bounded((256, 256), ge=8)
     random_rotation: bool = True
     horizontal_flip: bool = True
     random_grayscale: float = bounded(0.2, ge=0.0, le=1.0)
@@ -131,18 +131,26 @@ class TrainConfig:
     def validate(self) -> None:
         """Cross-key checks the per-key loader cannot do (raise EmavfiError naming the key)."""
         if len(self.crop_size) != 2:
-            raise EmavfiError(f"config key 'crop_size': expected [height, width], got {self.crop_size}")
+            raise EmavfiError(
+                f"config key 'crop_size': expected [height, width], got {self.crop_size}"
+            )
         if not self.best_model_path.endswith(".safetensors"):
             raise EmavfiError(
                 "config key 'best_model_path': the best model is saved in our safetensors format, "
                 f"so the name must end in .safetensors (got {self.best_model_path!r})"
             )
         if self.flow_teacher == "rife" and not self.teacher_weights:
-            raise EmavfiError("config key 'teacher_weights': flow_teacher rife needs the teacher's checkpoint (e.g. flownet.pkl)")
+            raise EmavfiError(
+                "config key 'teacher_weights': flow_teacher rife needs the teacher's checkpoint (e.g. flownet.pkl)"
+            )
         if self.device_scenes.fraction > 0 and not self.device_scenes.textures:
-            raise EmavfiError("config key 'device_scenes.textures': a folder of texture images is needed")
+            raise EmavfiError(
+                "config key 'device_scenes.textures': a folder of texture images is needed"
+            )
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-            raise EmavfiError(f"config key 'device': expected auto, cpu or cuda[:N], got {self.device!r}")
+            raise EmavfiError(
+                f"config key 'device': expected auto, cpu or cuda[:N], got {self.device!r}"
+            )
 
     def train_sources(self) -> list[SourceSpec]:
         """The training mix; empty ``sources`` means scene folders at ``train_data_dir``."""

@@ -45,7 +45,9 @@ def check_sources_exist(sources: list[SourceSpec], key: str) -> None:
     """EmavfiError (one line with a way out) when a source's path does not exist."""
     for source in sources:
         if source.path is not None and not Path(source.path).exists():
-            raise EmavfiError(f"training data not found: {source.path} (config key {key}); {_NO_DATA_HINT}")
+            raise EmavfiError(
+                f"training data not found: {source.path} (config key {key}); {_NO_DATA_HINT}"
+            )
 
 
 def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
@@ -55,7 +57,9 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     from emavfi.data.dataset import build_training_dataset
 
     specs = [_source_dict(s) for s in sources]
-    dataset = build_training_dataset(specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed)
+    dataset = build_training_dataset(
+        specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
+    )
     if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
         return dataset
     if cfg.flow_teacher == "rife":  # zero flows here; the device teacher (loop) fills them
@@ -87,14 +91,18 @@ def _source_dict(source: SourceSpec) -> dict:
     return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
-def build_loader(dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int, batch_size: int | None = None) -> DataLoader:
+def build_loader(
+    dataset: Dataset, cfg: TrainConfig, info: DistInfo, epoch: int, batch_size: int | None = None
+) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank); ``batch_size``
     defaults to the config's (less when device scenes fill part of each batch)."""
     generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
     iterable = isinstance(dataset, IterableDataset)
     sampler = None
     if info.enabled and not iterable:
-        sampler = DistributedSampler(dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler = DistributedSampler(
+            dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed, drop_last=True
+        )
         sampler.set_epoch(epoch)
     cuda = info.device.type == "cuda"
     workers = cfg.workers
@@ -129,8 +137,12 @@ def build_device_scenes(cfg: TrainConfig, device: torch.device, seed: int):
 
     if not Path(options.textures).is_dir():
         raise EmavfiError(f"config key 'device_scenes.textures': no folder {options.textures}")
-    scene_options = SceneOptions(max_layers=options.max_layers, max_motion=options.max_motion,
-                                 static_fraction=options.static_fraction, max_deform=options.max_deform)
+    scene_options = SceneOptions(
+        max_layers=options.max_layers,
+        max_motion=options.max_motion,
+        static_fraction=options.static_fraction,
+        max_deform=options.max_deform,
+    )
     return SceneGenerator(load_textures(options.textures, device), scene_options, seed=seed)
 
 
@@ -140,7 +152,9 @@ def build_device_teacher(cfg: TrainConfig, device: torch.device, seed: int):
         return None
     from emavfi.train.teacher import RifeTeacher
 
-    return RifeTeacher.from_file(cfg.teacher_weights, device, sigma=cfg.teacher_sigma, free_t=cfg.teacher_free_t, seed=seed)
+    return RifeTeacher.from_file(
+        cfg.teacher_weights, device, sigma=cfg.teacher_sigma, free_t=cfg.teacher_free_t, seed=seed
+    )
 
 
 def concat_batches(first: dict, second: dict) -> dict:
@@ -151,7 +165,9 @@ def concat_batches(first: dict, second: dict) -> dict:
     merged = {}
     for key, value in second.items():
         if key not in first:
-            raise EmavfiError(f"training batch: the data sources give no {key!r} for device scenes to join")
+            raise EmavfiError(
+                f"training batch: the data sources give no {key!r} for device scenes to join"
+            )
         merged[key] = torch.cat((first[key].to(value.dtype), value))
     if "name" in first:
         merged["name"] = list(first["name"]) + ["device-scene"] * batch_size
@@ -186,26 +202,51 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
         if source.kind == "synthetic":  # no files: fixed, unaugmented held-out scenes
             from emavfi.data.dataset import build_training_dataset
 
-            dataset = build_training_dataset([_source_dict(source)], cfg.targets_per_sample,
-                                             augment_config(cfg, training=False), seed=cfg.seed + 7_777_777)
+            dataset = build_training_dataset(
+                [_source_dict(source)],
+                cfg.targets_per_sample,
+                augment_config(cfg, training=False),
+                seed=cfg.seed + 7_777_777,
+            )
             items += val_items_from_dataset(dataset, cfg.val_max_items - len(items))
             continue
         windows = open_source(source.kind, source.path, **source.options)
         step = max(1, len(windows) // cfg.val_max_items)
+        skipped = 0
         for window in windows[::step][: cfg.val_max_items - len(items)]:
-            frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
-            targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+            try:
+                frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
+                targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+            except EmavfiError as exc:  # as in training: skip it, name it, count it
+                skipped += 1
+                logger.warning("validation: skipping %s: %s", window.name, exc)
+                continue
             items.append(ValItem(window.name, frame0, frame1, targets))
+        if skipped:
+            logger.warning(
+                "validation: %d window(s) of %s skipped (a frame failed to decode)",
+                skipped,
+                source.path,
+            )
     return items
 
 
 def val_items_from_dataset(dataset: Dataset, count: int) -> list[ValItem]:
     """``count`` fixed samples of a (held-out seeded) training set, used when no validation data."""
     items = []
-    samples = iter(dataset) if isinstance(dataset, IterableDataset) else (dataset[i] for i in range(len(dataset)))
+    samples = (
+        iter(dataset)
+        if isinstance(dataset, IterableDataset)
+        else (dataset[i] for i in range(len(dataset)))
+    )
     for index, sample in zip(range(count), samples):
-        targets = [(float(t), gt[None]) for t, gt in zip(sample["timesteps"].reshape(-1), sample["targets"])]
-        items.append(ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets))
+        targets = [
+            (float(t), gt[None])
+            for t, gt in zip(sample["timesteps"].reshape(-1), sample["targets"])
+        ]
+        items.append(
+            ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets)
+        )
     return items
 
 

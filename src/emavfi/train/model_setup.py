@@ -3,6 +3,7 @@ weights), gradient checkpointing, AdamW with weight decay, and the warm-up + cos
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """``create_model(cfg.model, **cfg.model_overrides)`` (+ ``dropout``), optionally initialised
-    from ``cfg.init_weights`` (any file ``emavfi.models.checkpoints.load_model`` reads)."""
+    from ``cfg.init_weights`` (any file ``emavfi.models.checkpoints.load_model`` reads), whose
+    channel order it then takes: the loop feeds the network in ``model.spec.channel_order``."""
     overrides = dict(cfg.model_overrides)
     if cfg.dropout > 0:
         if "dropout" not in get_spec(cfg.model).arch:
@@ -36,7 +38,10 @@ def build_model(cfg: TrainConfig) -> nn.Module:
         try:
             model.load_state_dict(source.state_dict())
         except RuntimeError:
-            raise EmavfiError(f"config key 'init_weights': {cfg.init_weights} does not fit {cfg.model!r}") from None
+            raise EmavfiError(
+                f"config key 'init_weights': {cfg.init_weights} does not fit {cfg.model!r}"
+            ) from None
+        model.spec = dataclasses.replace(model.spec, channel_order=source.spec.channel_order)
     return model
 
 
@@ -52,7 +57,9 @@ def enable_grad_checkpointing(model: nn.Module) -> int:
         return 1
     count = 0
     for module in model.modules():
-        if type(module).__name__.endswith("Block") and not getattr(module, "_emavfi_checkpointed", False):
+        if type(module).__name__.endswith("Block") and not getattr(
+            module, "_emavfi_checkpointed", False
+        ):
             module.forward = _checkpointed(module, module.forward)
             module._emavfi_checkpointed = True
             count += 1
@@ -75,7 +82,10 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     fused = bool(torch.cuda.is_available() and decay and decay[0].is_cuda)
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.999), fused=fused or None)
 
@@ -89,7 +99,9 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int | Callable[[], int]):
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int | Callable[[], int]
+):
     """``LambdaLR`` with ``lr_factor`` (warm-up shortened to a tenth of a short run).
 
     ``total_steps`` may be a callable read at every step: a time-budgeted run (``schedule_minutes``)
@@ -97,7 +109,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_ste
     """
     total = total_steps if callable(total_steps) else (lambda: total_steps)
     first = total()
-    warmup = min(cfg.warmup_steps, max(0, first // 10)) if first < 10 * cfg.warmup_steps else cfg.warmup_steps
+    warmup = (
+        min(cfg.warmup_steps, max(0, first // 10))
+        if first < 10 * cfg.warmup_steps
+        else cfg.warmup_steps
+    )
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, warmup, total(), cfg.min_lr_ratio)
     )

@@ -41,14 +41,18 @@ class RunOutputs:
     def write_config(self, config: dict[str, Any]) -> None:
         """Copy the run's full config (after overrides) into the run folder."""
         if self.enabled:
-            _atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+            _atomic_write_bytes(
+                self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
+            )
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is not None:
             for name, value in values.items():
                 self.writer.add_scalar(name, value, step)
 
-    def sample_grid(self, batch: dict[str, Tensor], pred: Tensor, step: int, max_rows: int = 4) -> Path | None:
+    def sample_grid(
+        self, batch: dict[str, Tensor], pred: Tensor, step: int, max_rows: int = 4
+    ) -> Path | None:
         """Save rows ``img0 | prediction | ground truth | img1 | 4x error`` of the first samples.
 
         ``pred``: ``(B*K, 3, H, W)`` predictions (first target of each sample is shown).
@@ -61,9 +65,16 @@ class RunOutputs:
         rows = min(max_rows, batch["img0"].shape[0])
         first_pred = pred.detach().float()[::num_targets][:rows].cpu()
         truth = batch["targets"][:rows, 0].float().cpu()
-        tiles = [batch["img0"][:rows].float().cpu(), first_pred, truth, batch["img1"][:rows].float().cpu(),
-                 ((first_pred - truth).abs() * 4).clamp(0, 1)]
-        grid = make_grid(torch.stack(tiles, dim=1).flatten(0, 1), nrow=len(tiles), padding=2).clamp(0, 1)
+        tiles = [
+            batch["img0"][:rows].float().cpu(),
+            first_pred,
+            truth,
+            batch["img1"][:rows].float().cpu(),
+            ((first_pred - truth).abs() * 4).clamp(0, 1),
+        ]
+        grid = make_grid(torch.stack(tiles, dim=1).flatten(0, 1), nrow=len(tiles), padding=2).clamp(
+            0, 1
+        )
         if self.writer is not None:
             self.writer.add_image("samples", grid, step)
         image = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
@@ -80,7 +91,9 @@ class RunOutputs:
         from emavfi.models.checkpoints import save_checkpoint
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".safetensors", dir=path.parent)
+        handle, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=".safetensors", dir=path.parent
+        )
         os.close(handle)
         try:
             save_checkpoint(model, tmp_name, training=training)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from emavfi.errors import EmavfiError
+from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
+from emavfi.tempfiles import remove_stale_temps, temp_path
 
 
 class WeightEMA:
@@ -30,8 +30,11 @@ class WeightEMA:
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
-        self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items()
-                       if v.is_floating_point()}
+        self.shadow = {
+            k: v.detach().clone().float()
+            for k, v in model.state_dict().items()
+            if v.is_floating_point()
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
@@ -62,7 +65,11 @@ def rng_state() -> dict[str, Any]:
         "python": list(random.getstate()[1]),
         "python_version": random.getstate()[0],
         "python_gauss": random.getstate()[2],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            *map(float, np_state[2:]),
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -88,15 +95,16 @@ def seed_everything(seed: int) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file next to ``path``, then rename over it."""
+    """``torch.save`` to a temporary file next to ``path``, then rename over it. What a killed
+    run left (SIGKILL) is removed first (``emavfi.tempfiles``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    remove_stale_temps(path)
+    tmp = temp_path(path, path.suffix)
     try:
-        torch.save(obj, tmp_name)
-        os.replace(tmp_name, path)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -106,7 +114,7 @@ def load_resume_checkpoint(path: Path) -> dict[str, Any]:
         raise EmavfiError(f"no checkpoint to resume from: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a damaged or foreign file is the user's to fix
+    except TORCH_LOAD_ERRORS as exc:  # a damaged or foreign file is the user's to fix
         raise EmavfiError(f"cannot read checkpoint {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise EmavfiError(f"{path} is not an emavfi training checkpoint")

@@ -4,8 +4,10 @@ Practical-RIFE network run on the training device (``RifeTeacher``, at the end o
 During training the target frame is known, so a classical flow method can see it: the teacher
 computes the backward flows target->img0 and target->img1 (channels as in ARCHITECTURE.md:
 ``warp(img0, flow[:2])`` is img0 seen at time t) on every sample whose ``flow_valid`` is all zero
-(sources without ground-truth flow). Its confidence is a forward-backward check: with
-``f`` = target->img0 and ``b`` = img0->target, a pixel is reliable when ``f(x) + b(x + f(x)) ~ 0``:
+(sources without ground-truth flow). Its confidence is the forward-backward check of
+``emavfi.flow.dis.consistency`` (the one the classical engine uses), with a tolerance that grows
+with the motion and zero where the flow leaves the frame: with ``f`` = target->img0 and
+``b`` = img0->target,
 
     w(x) = exp( -|f(x) + b(x + f(x))|^2 / (2 * (1 + 0.05 * |f(x)|)^2) )
 
@@ -14,14 +16,13 @@ so occlusions, where the two directions disagree, are weighted down.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
-_DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+from emavfi.flow import dis
+from emavfi.models.contract import to_channel_order
 
 
 class DISTeacher:
@@ -29,12 +30,12 @@ class DISTeacher:
 
     def __init__(self, preset: str = "medium") -> None:
         self.preset = preset
-        self._dis = None  # created lazily: cv2 objects do not pickle into worker processes
 
     def flows(self, img0: Tensor, img1: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """``img0``, ``img1``, ``target``: ``(3, H, W)`` RGB in [0, 1]. Returns ``flow (4, H, W)``
         in pixels (target->img0, target->img1) and ``confidence (1, H, W)`` in [0, 1]."""
-        gray_t, gray0, gray1 = (_to_gray(x) for x in (target, img0, img1))
+        frames = dis.to_numpy_frames(torch.stack((target, img0, img1)))
+        gray_t, gray0, gray1 = (dis.to_gray(frame) for frame in frames)
         flow_t0, conf0 = self._checked_flow(gray_t, gray0)
         flow_t1, conf1 = self._checked_flow(gray_t, gray1)
         flow = np.concatenate((flow_t0, flow_t1), axis=2).transpose(2, 0, 1)
@@ -42,25 +43,10 @@ class DISTeacher:
         return torch.from_numpy(np.ascontiguousarray(flow)), torch.from_numpy(confidence)
 
     def _checked_flow(self, source: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.preset])
-        forward = self._dis.calc(source, other, None)
-        backward = self._dis.calc(other, source, None)
-        height, width = source.shape
-        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
-        backward_at = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        error = np.sum((forward + backward_at) ** 2, axis=2)
-        tolerance = 1.0 + 0.05 * np.sqrt(np.sum(forward**2, axis=2))
-        confidence = np.exp(-error / (2.0 * tolerance**2))
-        outside = (map_x < 0) | (map_x > width - 1) | (map_y < 0) | (map_y > height - 1)
-        confidence[outside] = 0.0
-        return forward.astype(np.float32), confidence.astype(np.float32)
-
-
-def _to_gray(image: Tensor) -> np.ndarray:
-    array = (image.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-    return cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
+        forward = dis.dis_flow(source, other, self.preset)
+        backward = dis.dis_flow(other, source, self.preset)
+        confidence = dis.consistency(forward, backward, sigma=1.0, relative=0.05, zero_outside=True)
+        return forward, confidence
 
 
 def add_teacher_flows(sample: dict, teacher: DISTeacher) -> dict:
@@ -138,10 +124,17 @@ class RifeTeacher:
     any t, no ground truth), weighted ``free_t_weight``.
     """
 
-    def __init__(self, network: torch.nn.Module, channel_order: str = "BGR", sigma: float = 0.04,
-                 free_t: float = 0.0, free_t_weight: float = 0.5, seed: int = 0) -> None:
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        channel_order: str = "BGR",
+        sigma: float = 0.04,
+        free_t: float = 0.0,
+        free_t_weight: float = 0.5,
+        seed: int = 0,
+    ) -> None:
         self.network = network.eval().requires_grad_(False)
-        self.bgr = channel_order == "BGR"
+        self.channel_order = channel_order
         self.sigma, self.free_t, self.free_t_weight = sigma, free_t, free_t_weight
         self.seed = seed
 
@@ -154,15 +147,18 @@ class RifeTeacher:
 
     def _run(self, img0: Tensor, img1: Tensor, timesteps: Tensor):
         """The teacher's frame, flow and mask at ``timesteps``, padded (replicate) to its multiple."""
-        flip = (lambda x: x.flip(1)) if self.bgr else (lambda x: x)
+        order = self.channel_order
         height, width = img0.shape[-2:]
         multiple = self.network.spec.pad_multiple
         pad = (0, (-width) % multiple, 0, (-height) % multiple)
-        inputs = [torch.nn.functional.pad(flip(x.float()), pad, mode="replicate") for x in (img0, img1)]
+        inputs = [
+            torch.nn.functional.pad(to_channel_order(x.float(), order), pad, mode="replicate")
+            for x in (img0, img1)
+        ]
         with torch.no_grad(), torch.autocast(img0.device.type, enabled=False):
             output = self.network(*inputs, timesteps.float(), return_aux=True)
         crop = (..., slice(0, height), slice(0, width))
-        return flip(output.pred[crop]), output.flow[crop], output.mask[crop]
+        return to_channel_order(output.pred[crop], order), output.flow[crop], output.mask[crop]
 
     @torch.no_grad()
     def apply(self, batch: dict) -> dict:
@@ -183,16 +179,25 @@ class RifeTeacher:
         if self.free_t > 0:
             generator = torch.Generator(device=timesteps.device).manual_seed(self.seed)
             self.seed += 1
-            free = torch.rand(timesteps.shape, generator=generator, device=timesteps.device) < self.free_t
-            new_t = 0.05 + 0.9 * torch.rand(timesteps.shape, generator=generator, device=timesteps.device)
+            free = (
+                torch.rand(timesteps.shape, generator=generator, device=timesteps.device)
+                < self.free_t
+            )
+            new_t = 0.05 + 0.9 * torch.rand(
+                timesteps.shape, generator=generator, device=timesteps.device
+            )
             timesteps = torch.where(free, new_t, timesteps)
         pred, flow, mask = self._run(img0, img1, timesteps)
         error = (pred - targets[rows, cols]).abs().mean(1, keepdim=True)
-        error = torch.nn.functional.avg_pool2d(error, 5, stride=1, padding=2, count_include_pad=False)
+        error = torch.nn.functional.avg_pool2d(
+            error, 5, stride=1, padding=2, count_include_pad=False
+        )
         weight = torch.exp(-(error**2) / (2 * self.sigma**2))
         free_map = free.view(-1, 1, 1, 1)
         weight = torch.where(free_map, torch.full_like(weight, self.free_t_weight), weight)
-        batch["targets"][rows, cols] = torch.where(free_map, pred.clamp(0, 1).to(targets.dtype), targets[rows, cols])
+        batch["targets"][rows, cols] = torch.where(
+            free_map, pred.clamp(0, 1).to(targets.dtype), targets[rows, cols]
+        )
         batch["timesteps"] = batch["timesteps"].clone().float()
         batch["timesteps"][rows, cols] = timesteps
         batch["flow"][rows, cols] = flow.to(batch["flow"].dtype)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emavfi.errors import EmavfiError
+from emavfi.video.batch import rate_tag
 
 if TYPE_CHECKING:
     from emavfi.ui.jobs import Job
@@ -45,6 +46,10 @@ MODES: dict[str, list[str]] = {
 CHECKPOINT_SUFFIXES = (".safetensors", ".pkl", ".pth")
 # Output containers that can hold what the input's audio usually is; others become .mp4.
 KEPT_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
+# Flags the page always adds and does not show in the equivalent command: no progress bar, and
+# -y because each job writes into its own new folder, where nothing of the user's can be
+# replaced (and a worker thread must never stop to ask on a terminal).
+PAGE_FLAGS = ("--quiet", "-y")
 
 
 def model_choices(checkpoint_dirs: Iterable[Path]) -> list[tuple[str, str]]:
@@ -112,21 +117,29 @@ class JobRequest:
             raise EmavfiError(f"unknown target {self.target!r}; choose one of {', '.join(targets)}")
         if self.command == "pair":
             frames = folder / "frames"
-            return [*map(str, self.inputs), "-o", str(frames), *targets[self.target], *settings]
+            return [
+                *map(str, self.inputs),
+                "-o",
+                str(frames),
+                *targets[self.target],
+                *settings,
+                "-y",
+            ]
         flags = targets[self.target]
         if self.target == CUSTOM_FPS:
             if not self.custom_fps:
                 raise EmavfiError("enter the custom frame rate (frames per second)")
             flags = ["--fps", f"{self.custom_fps:g}"]
         video = self.inputs[0]
-        tag = f"{flags[1]}fps" if flags[0] == "--fps" else f"{int(flags[1]) + 1}x"
+        fps = float(flags[1]) if flags[0] == "--fps" else None
+        tag = rate_tag(fps, None if fps else int(flags[1]))
         suffix = video.suffix.lower() if video.suffix.lower() in KEPT_SUFFIXES else ".mp4"
         output = folder / f"{video.stem}_{tag}{suffix}"
-        return [str(video), "-o", str(output), *flags, *settings, "--quiet"]
+        return [str(video), "-o", str(output), *flags, *settings, *PAGE_FLAGS]
 
     def shown(self, folder: Path) -> str:
         """The equivalent command line, with file names instead of the server's paths."""
-        words = [Path(w).name if "/" in w else w for w in self.argv(folder) if w != "--quiet"]
+        words = [Path(w).name if "/" in w else w for w in self.argv(folder) if w not in PAGE_FLAGS]
         return shlex.join(["emavfi", self.command, *words])
 
     def run(self, job: Job) -> VideoResult | tuple[list[Path], Path]:
@@ -137,13 +150,12 @@ class JobRequest:
 
 
 def parse(command: str, argv: list[str]) -> argparse.Namespace:
-    """``argv`` parsed by the parser of ``emavfi COMMAND``."""
-    import importlib
-
-    from emavfi.cli.main import SUBCOMMANDS
+    """``argv`` parsed by the parser of ``emavfi COMMAND`` (``interpolate`` or ``pair``: the page
+    runs those two; their modules, not ``cli.main``, which imports ``cli.ui``, which imports us)."""
+    from emavfi.cli import interpolate, pair
 
     parser = argparse.ArgumentParser(prog=f"emavfi {command}")
-    importlib.import_module(SUBCOMMANDS[command][0]).add_arguments(parser)
+    {"interpolate": interpolate, "pair": pair}[command].add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -155,7 +167,7 @@ def run_interpolate(argv: list[str], on_progress: Callable[[int, int], None]) ->
     args = parse("interpolate", argv)
     options = dataclasses.replace(video_options(args), on_progress=on_progress)
     return interpolate_video(
-        args.input, args.output, options=options, make_interpolator=interpolator_factory(args)
+        args.inputs[0], args.output, options=options, make_interpolator=interpolator_factory(args)
     )
 
 

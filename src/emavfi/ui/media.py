@@ -7,6 +7,7 @@ instant in the input and in the interpolated output.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -84,9 +85,19 @@ def moment(input_path: Path, output_path: Path, seconds: float) -> Moment:
 
 
 def _frames(path: Path, since: float) -> Generator[tuple[float, np.ndarray], None, None]:
-    """``(seconds from the stream's start, RGB)`` from the keyframe before ``since`` on."""
+    """``(seconds from the stream's start, RGB)`` from the keyframe before ``since`` on.
+
+    A file whose timestamps cannot be used (a raw stream, which cannot seek either, or an AVI
+    with B-frames) is decoded from its start and timed as the pipeline times it.
+    """
     import av
 
+    info = _probe(str(path), *_stamp(path))
+    if info.frame_times is not None:
+        with contextlib.closing(video_reader.decode_frames(info, eight_bit=True)) as frames:
+            for _, time, rgb in frames:
+                yield float(time - info.start), rgb
+        return
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         time_base = Fraction(stream.time_base)
@@ -97,3 +108,14 @@ def _frames(path: Path, since: float) -> Generator[tuple[float, np.ndarray], Non
             if frame.pts is None:
                 continue
             yield float(frame.pts * time_base - start), frame.to_ndarray(format="rgb24")
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = Path(path).stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(path: str, mtime_ns: int, size: int) -> video_reader.VideoInfo:
+    """``probe`` once per file version (the slider asks for moment after moment)."""
+    return video_reader.probe(path)

@@ -24,12 +24,14 @@ def side_by_side(
     output_path: str | Path,
     comparison_path: str | Path,
     labels: tuple[str, str] | None = DEFAULT_LABELS,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``comparison_path``: ``input | output`` at the output's frame times. Returns it.
 
     ``labels``: the texts drawn on the left and right halves (None: no labels).
+    ``overwrite``: replace an existing ``comparison_path`` (otherwise that is an error).
     """
-    comparison_path = video_writer.check_output(comparison_path, input_path)
+    comparison_path = video_writer.check_output(comparison_path, input_path, overwrite)
     before = video_reader.probe(input_path)
     after = video_reader.probe(output_path)
     info = dataclasses.replace(

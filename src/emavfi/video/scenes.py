@@ -1,7 +1,8 @@
 """Scene cuts (PySceneDetect's ContentDetector, fed our decoded frames) and duplicate frames.
 
-Both work on a small copy of each frame (at most ``ANALYSIS_WIDTH`` pixels wide): a cut or a
-duplicate is a property of the whole picture, and 4K frames would make detection costly.
+Both work on a small 8-bit copy of each frame (at most ``ANALYSIS_WIDTH`` pixels wide): a cut or
+a duplicate is a property of the whole picture, and 4K frames would make detection costly.
+Frames are ``(H, W, 3)`` RGB, uint8 or uint16 (inputs of more than 8 bits).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ DUPLICATE_MAX_DIFF = 2.0  # grey levels, on 8x8 block means: compression noise, 
 def _small(rgb: np.ndarray, width: int = ANALYSIS_WIDTH) -> np.ndarray:
     import cv2
 
+    if rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
     height, full_width = rgb.shape[:2]
     if full_width <= width:
         return rgb
@@ -30,9 +33,10 @@ class SceneCutDetector:
     Args:
         threshold: ContentDetector's threshold (higher: fewer cuts).
         fps: the input's rate (PySceneDetect's timecodes need one).
-        min_scene_len: frames a scene lasts at least. The default 0 disables PySceneDetect's
-            flash filter, so a cut is reported on the frame it happens (the filter would delay
-            or merge reports, which streaming cannot wait for).
+        min_scene_len: shortest scene reported, in frames. The default 0 (interpolation)
+            disables PySceneDetect's flash filter, so a cut is reported on the frame it happens
+            (the filter would delay or merge reports, which streaming cannot wait for); training
+            data uses 3.
         width: frames wider than this are shrunk to it before detection.
     """
 

@@ -1,4 +1,5 @@
-"""Background producer and consumer threads with bounded queues, a sentinel and re-raised errors.
+"""Background producer and consumer threads with bounded queues, a sentinel and re-raised errors;
+how many CPU threads each stage of a run gets.
 
 The main thread runs the model; decoding and encoding overlap with it. Shutdown never polls
 ``queue.empty()``: the producer ends with a sentinel, the consumer is finished by one, both are
@@ -7,10 +8,37 @@ joined, and an exception in either thread is re-raised in the main thread.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from emavfi.errors import EmavfiError
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    """CPU threads for the three stages that run at once: the model (torch), decoder, encoder."""
+
+    torch: int
+    decoder: int
+    encoder: int
+
+
+def thread_budget(total: int | None = None) -> ThreadBudget:
+    """Share ``total`` threads (default: the cores this process may use) between the stages so
+    that together they ask for no more (from 3 up; each stage needs one): a quarter each, at
+    least one, to the decoder and the encoder, the rest to the model, which does most of the work.
+    Left alone, torch and FFmpeg each take every core, and the three stages fight over them."""
+    if total is None:
+        total = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if total < 1:
+        raise EmavfiError(f"--threads must be 1 or more, got {total}")
+    codec = max(1, total // 4)
+    return ThreadBudget(torch=max(1, total - 2 * codec), decoder=codec, encoder=codec)
+
 
 _SENTINEL = object()
 _POLL_S = 0.1

@@ -26,13 +26,20 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 from emavfi.errors import EmavfiError
 
 log = logging.getLogger(__name__)
+
+MAX_FPS = 10**9  # output clocks tick in nanoseconds at the finest
+MAX_FACTOR = 10**6
+# ffmpeg's time syntax: [-][HH:]MM:SS[.m...] or [-]S+[.m...][s|ms|us]
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+_SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?$")
 
 
 @dataclass(frozen=True)
@@ -54,16 +61,14 @@ def resolve_mode(
         log.warning(
             "both a target fps (%s) and a factor (%d) were given: the fps wins", fps, factor
         )
-        factor = None
     if fps is not None:
-        fps = to_fraction(fps)
-        if not fps > 0:
-            raise EmavfiError(f"the target fps must be positive, got {float(fps):g}")
-        return fps, None
+        if not (isinstance(fps, Fraction) or math.isfinite(fps)) or not 0 < fps <= MAX_FPS:
+            raise EmavfiError(f"--fps must be a number above 0 and at most {MAX_FPS:g}, got {fps}")
+        return to_fraction(fps), None
     if factor is None:
         factor = 1
-    if factor < 0:
-        raise EmavfiError(f"the interpolation factor must be 0 or more, got {factor}")
+    if not 0 <= factor <= MAX_FACTOR:
+        raise EmavfiError(f"--factor must be between 0 and {MAX_FACTOR}, got {factor}")
     return None, int(factor)
 
 
@@ -74,7 +79,24 @@ def to_fraction(value: float | str | Fraction) -> Fraction:
         ntsc = Fraction(base * 1000, 1001)
         if frac != ntsc and abs(frac - ntsc) < Fraction(1, 200):
             return ntsc
-    return frac.limit_denominator(1_000_000)
+    return frac.limit_denominator(1_000_000) or frac
+
+
+def parse_time(text: str, flag: str = "time") -> Fraction:
+    """An ffmpeg-style time as exact seconds: ``90``, ``1.5``, ``1500ms``, ``01:30``,
+    ``1:02:03.25``. Negative or malformed times raise EmavfiError naming ``flag``."""
+    text = text.strip()
+    clock = _CLOCK.match(text)
+    if clock:
+        hours, minutes, seconds = clock.groups()
+        if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
+            raise EmavfiError(f"{flag} {text!r}: minutes and seconds go up to 59")
+        return Fraction(int(hours or 0) * 3600 + int(minutes) * 60) + Fraction(seconds)
+    plain = _SECONDS.match(text)
+    if plain:
+        scale = {"ms": Fraction(1, 1000), "us": Fraction(1, 10**6)}.get(plain.group(2), 1)
+        return Fraction(plain.group(1)) * scale
+    raise EmavfiError(f"{flag} {text!r} is not a time (e.g. 90, 1.5, 1500ms, 01:30, 1:02:03.25)")
 
 
 def output_count(start: Fraction, end: Fraction, fps: Fraction) -> int:
@@ -108,46 +130,46 @@ class Timeline:
         self.start, self.end, self.fps, self.factor = Fraction(start), Fraction(end), fps, factor
         self.total = output_count(self.start, self.end, fps) if fps is not None else None
 
-    def times_between(self, ts0: Fraction, ts1: Fraction) -> list[Fraction]:
+    def times_between(self, ts0: Fraction, ts1: Fraction) -> Iterator[Fraction]:
         """Output times in ``[ts0, ts1)`` for consecutive kept input frames (``ts1 = end`` for the
-        last one). Calls over consecutive intervals produce every output time exactly once."""
+        last one). Calls over consecutive intervals produce every output time exactly once.
+        Generated one by one: an interval may hold millions (``--fps 1e9``)."""
         if self.fps is not None:
             first = math.ceil((ts0 - self.start) * self.fps)
             stop = min(math.ceil((ts1 - self.start) * self.fps), self.total)
-            return [self.start + Fraction(k) / self.fps for k in range(max(first, 0), stop)]
+            return (self.start + Fraction(k) / self.fps for k in range(max(first, 0), stop))
         if ts1 <= ts0:
-            return []
+            return iter(())
         steps = self.factor + 1
-        return [ts0 + (ts1 - ts0) * j / steps for j in range(steps)]
+        times = (ts0 + (ts1 - ts0) * j / steps for j in range(steps))
+        return (time for time in times if self.start <= time < self.end)  # a trimmed span
 
 
 def frames_between(
-    times: Sequence[Fraction],
+    times: Iterable[Fraction],
     index0: int,
     ts0: Fraction,
     index1: int,
     ts1: Fraction,
     *,
     cut: bool = False,
-) -> list[OutputFrame]:
+) -> Iterator[OutputFrame]:
     """Source every output time in ``times`` (all in ``[ts0, ts1)``) from anchors 0 and 1.
 
     Across a scene cut nothing is blended: the nearer input frame is repeated (a tie goes to 0).
     """
-    frames = []
     for time in times:
         t = float((time - ts0) / (ts1 - ts0))
         if cut:
             nearer = index1 if t > 0.5 else index0
-            frames.append(OutputFrame(time, nearer, nearer, 0.0))
+            yield OutputFrame(time, nearer, nearer, 0.0)
         else:
-            frames.append(OutputFrame(time, index0, index1, t))
-    return frames
+            yield OutputFrame(time, index0, index1, t)
 
 
-def hold(times: Sequence[Fraction], index: int) -> list[OutputFrame]:
+def hold(times: Iterable[Fraction], index: int) -> Iterator[OutputFrame]:
     """Output times after the last anchor: repeat it."""
-    return [OutputFrame(time, index, index, 0.0) for time in times]
+    return (OutputFrame(time, index, index, 0.0) for time in times)
 
 
 def plan(

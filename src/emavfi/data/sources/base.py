@@ -1,22 +1,27 @@
 """The common vocabulary of every source: frame references, windows, frame loading.
 
 A *window* is two input frames plus one or more ground-truth frames between them, each with its
-timestep in (0, 1). A frame reference is either a `Path` to an image or a `VideoFrameRef`
-naming a frame of a video file; `load_frame` turns either into an ``HxWx3`` uint8 RGB array.
+timestep in (0, 1). A frame reference is a `Path` to an image, a `VideoFrameRef` naming a frame
+of a video file or a `RenderedFrameRef` naming a frame of a rendered scene; `load_frame` turns
+any of them into an ``HxWx3`` uint8 RGB array.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from emavfi.errors import EmavfiError
-from emavfi.imageio import read_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from emavfi.imageio import (  # noqa: F401 - the sources' vocabulary: image folders too
+    IMAGE_SUFFIXES,
+    frame_number,
+    list_images,
+    natural_key,
+    read_image,
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,17 @@ class VideoFrameRef:
     index: int
 
 
-FrameRef = Path | VideoFrameRef
+@dataclass(frozen=True)
+class RenderedFrameRef:
+    """Frame ``role`` (``img0``, ``target`` or ``img1``) of scene ``index`` rendered from
+    ``recipe`` (a `emavfi.data.sources.rendered.RenderRecipe`)."""
+
+    recipe: Any
+    index: int
+    role: str
+
+
+FrameRef = Path | VideoFrameRef | RenderedFrameRef
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,10 @@ def load_frame(ref: FrameRef) -> np.ndarray:
         from emavfi.data.sources.video import load_video_frame
 
         return load_video_frame(ref)
+    if isinstance(ref, RenderedFrameRef):
+        from emavfi.data.sources.rendered import load_rendered_frame
+
+        return load_rendered_frame(ref)
     return read_image(Path(ref))
 
 
@@ -57,25 +76,6 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise EmavfiError(f"{what} folder not found: {path}")
     return path
-
-
-def frame_number(path: Path) -> int | None:
-    """The last integer in a file's stem (``frame0012.png`` -> 12), or None."""
-    numbers = re.findall(r"\d+", path.stem)
-    return int(numbers[-1]) if numbers else None
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders ``"2" < "10"`` (numbers compared as numbers)."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, in frame-number (then natural) order."""
-    images = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(
-        images, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, natural_key(p.name))
-    )
 
 
 def gap_windows(name: str, frames: list[FrameRef], gap: int, stride: int = 1) -> list[FrameWindow]:

@@ -1,17 +1,21 @@
-"""Video files as a source: decoded with PyAV, split at scene cuts (PySceneDetect's content
-detector, fed the decoded frames), and cut into windows of inputs ``gap`` frames apart
+"""Video files as a source: decoded by ``emavfi.video.reader`` (every frame, in display order,
+raw streams and disordered timestamps included), split at scene cuts by
+``emavfi.video.scenes.SceneCutDetector``, and cut into windows of inputs ``gap`` frames apart
 (``gap=2``: skip-one triplets) inside each scene.
 
-Frames are addressed by their index in decoding order (`VideoFrameRef`). Decoding is lazy:
+Frames are addressed by their index in display order (`VideoFrameRef`). Decoding is lazy:
 each process keeps a few open decoders and recent frames, so reading the windows in order
 decodes each frame about once; going backwards reopens the file (clips are short).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -20,7 +24,10 @@ import numpy as np
 
 from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows
 from emavfi.errors import EmavfiError
+from emavfi.video.reader import VideoInfo, decode_frames, probe
 from emavfi.video.scenes import SceneCutDetector
+
+logger = logging.getLogger(__name__)
 
 MAX_OPEN_DECODERS = 2
 MAX_CACHED_FRAMES = 32
@@ -28,7 +35,7 @@ DETECT_WIDTH = 256  # the content detector works on small frames: faster, and cu
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class VideoScenes:
     """What one decoding pass learns about a video: its length, rate and scene cuts."""
 
     frame_count: int
@@ -36,46 +43,36 @@ class VideoInfo:
     cuts: tuple[int, ...]  # indices of the first frame of every scene after the first
 
 
-def _open(path: Path):
-    import av
+@functools.lru_cache(maxsize=16)
+def _video_info(path_str: str, mtime: float) -> VideoInfo:
+    """``probe`` once per file and process (a probe reads the whole file)."""
+    info = probe(Path(path_str))
+    if info.truncated:
+        logger.warning("%s is truncated (%s): using the frames it holds", path_str, info.truncated)
+    return info
 
-    try:
-        return av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise EmavfiError(f"cannot open video {path}: {exc}") from exc
+
+def _info(path: Path) -> VideoInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise EmavfiError(f"video not found: {path}")
+    return _video_info(str(path.resolve()), path.stat().st_mtime)
 
 
-def iter_video_frames(path: Path):
-    """Yield every frame of the first video stream as ``HxWx3`` uint8 RGB."""
-    from av.error import FFmpegError  # bound now: the except clause may run at interpreter exit
-
-    container = _open(path)
-    try:
-        if not container.streams.video:
-            raise EmavfiError(f"no video stream in {path}")
-        try:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
-        except FFmpegError as exc:
-            raise EmavfiError(f"cannot decode video {path}: {exc}") from exc
-    finally:
-        container.close()
+def iter_video_frames(path: Path) -> Iterator[np.ndarray]:
+    """Every frame of the first video stream, in display order, as ``HxWx3`` uint8 RGB."""
+    with contextlib.closing(decode_frames(_info(path), eight_bit=True)) as frames:
+        for _, _, rgb in frames:
+            yield rgb
 
 
 def video_fps(path: Path) -> float:
-    """The average frame rate of the first video stream (25.0 if the file does not say)."""
-    container = _open(path)
-    try:
-        if not container.streams.video:
-            raise EmavfiError(f"no video stream in {path}")
-        rate = container.streams.video[0].average_rate
-        return float(rate) if rate else 25.0
-    finally:
-        container.close()
+    """The frame rate of the first video stream (a raw stream's own, else 25)."""
+    return float(_info(path).rate)
 
 
 @functools.lru_cache(maxsize=16)
-def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoInfo:
+def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) -> VideoScenes:
     path = Path(path_str)
     fps = video_fps(path)
     detector = SceneCutDetector(threshold, fps, min_scene_len, width=DETECT_WIDTH)
@@ -83,10 +80,10 @@ def _probe(path_str: str, mtime: float, threshold: float, min_scene_len: int) ->
     for count, frame in enumerate(iter_video_frames(path), start=1):
         if detector.is_cut(frame):
             cuts.append(count - 1)
-    return VideoInfo(count, fps, tuple(cuts))
+    return VideoScenes(count, fps, tuple(cuts))
 
 
-def probe_video(path: Path, threshold: float = 27.0, min_scene_len: int = 3) -> VideoInfo:
+def probe_video(path: Path, threshold: float = 27.0, min_scene_len: int = 3) -> VideoScenes:
     """Decode ``path`` once: frame count, frame rate and scene cuts (cached per file)."""
     path = Path(path)
     if not path.is_file():

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.flow import dis
 from emavfi.models.contract import (
     InterpolationOutput,
     backward_warp,
@@ -52,7 +53,7 @@ class PairFeatures:
     flow_motion: dict[int, torch.Tensor]
     flow_img0: torch.Tensor
     flow_img1: torch.Tensor
-    dis_pairs: list | None = None  # flow_init="dis": the timestep-free DIS results, per item
+    dis_pairs: list[dis.PairFlows] | None = None  # flow_init="dis": timestep-free, per item
 
 
 def arch_dims(width: int, depths: list[int]) -> dict:
@@ -78,9 +79,9 @@ class EMAVFI(nn.Module):
         depths: blocks per stage (published: [2, 2, 2, 4, 4] base, [2, 2, 2, 2, 2] small).
         deform_fusion: add the deformable fusion of the warped context (see fusion.py).
         flow_init: ``"none"`` (the published network) or ``"dis"``: the first estimate is the
-            classical engine's DIS flow at t and its consistency mask, which the 1/8-scale head
-            refines (the 1/16-scale head is not built). A warm start from classical flow: our
-            CPU-trained default uses it (see the README's model card).
+            DIS flow at t and its consistency mask (``emavfi.flow.dis``, the classical engine's),
+            which the 1/8-scale head refines (the 1/16-scale head is not built). A warm start
+            from classical flow: our CPU-trained default uses it (see the README's model card).
     """
 
     def __init__(
@@ -149,15 +150,13 @@ class EMAVFI(nn.Module):
 
         Returns flow (B, 4, h, w) and mask logit (B, 1, h, w) for ``features.flow_img0``'s
         size. DIS (OpenCV, on the CPU) runs once per pair, on the first call; later timesteps
-        of the same pair reuse its result. Outside the network so that an exported graph can
-        take it as an input (see ``emavfi.runtime.export``).
+        of the same pair reuse its result. Outside ``encode`` and the network's layers so that
+        an exported graph can take it as an input (see ``emavfi.runtime.export``).
         """
-        from emavfi.engines.classical import ClassicalEngine
-
-        engine = ClassicalEngine()
         if features.dis_pairs is None:
-            features.dis_pairs = engine.pair_flows(features.flow_img0, features.flow_img1)
-        return engine.flows_at(features.dis_pairs, timestep, features.flow_img0)
+            features.dis_pairs = dis.batch_pair_flows(features.flow_img0, features.flow_img1)
+        times = timestep_tensor(timestep, features.flow_img0).flatten().tolist()
+        return dis.initial_flow(features.dis_pairs, times, features.flow_img0)
 
     def decode(
         self,
