@@ -298,9 +298,13 @@ class Interpolator:
             return self._size_backend[key]
         choice = "torch"
         present = [b for b in backends.GRAPH_BACKENDS if backends.installed(b)]
-        big = img0.shape[2] * img0.shape[3] >= backends.AUTO_MIN_PIXELS
+        pixels = img0.shape[2] * img0.shape[3]
+        big = pixels >= backends.AUTO_MIN_PIXELS
+        # A graph runs the whole frame at once: where PyTorch refines in tiles (above 1080p),
+        # auto keeps PyTorch and its bounded memory (4K within 4 GB).
+        tiled = pixels > (getattr(self.model, "refine_tile_pixels", None) or float("inf"))
         why = backends.eligible(self.model, self.device, self.scale, self.refine_at_scale)
-        if present and big and not why:
+        if present and big and not tiled and not why:
             candidates = {"torch": lambda a, b, t: self.run_torch(a, b, t, self.precision)}
             for name in present:
                 try:

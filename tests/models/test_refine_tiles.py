@@ -74,7 +74,7 @@ def test_tiles_without_a_margin_would_show_seams(monkeypatch):
     """The check above can fail: tiles cut without their margin differ along their borders."""
     model, img0, img1 = _model_and_pair()
     monkeypatch.setattr(refine, "HALO", 0)
-    at_borders, elsewhere = _errors(model, img0, img1)
+    at_borders, _ = _errors(model, img0, img1)
     assert at_borders > 1e-2  # far above the 1e-5 the tiles with their margin keep to
 
 

@@ -188,6 +188,9 @@ class EMAVFI(nn.Module):
             features.flow_motion,
             initial,
         )
+        initial = None
+        if not return_aux:  # the earlier stages are only reported: free them (4K: 170 MB each)
+            del flows[:-1], masks[:-1]
         full_size = img0.shape[2:]
         residual = None
         if features.appearance[0].shape[2:] != full_size:
