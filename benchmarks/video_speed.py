@@ -12,8 +12,10 @@ alone. ``--stages`` also times the pipeline's own steps one after the other, wit
 decode + YUV->RGB (PyAV), scene-cut and duplicate checks, uint8 <-> float tensors, RGB->YUV +
 H.264 encode + mux. Reading and writing run in their own threads during a real run (they overlap
 the model), so on 2 cores they still take processor time from it.
-The interpolator is warmed up on the clip's first pair before timing (``--backend auto``'s
-one-time export and timing are not counted).
+The run shares the cores as ``emavfi interpolate`` does (``emavfi.video.threads.thread_budget``:
+torch gets those the decoder and encoder do not); the model alone runs on every core, as in
+``benchmarks/model_speed.py``. The interpolator is warmed up on the clip's first pair before
+timing (``--backend auto``'s one-time export and timing are not counted).
 
     python benchmarks/video_speed.py --frames 8 --sizes 480p 720p 1080p --models ema-cpu --stages
 """
@@ -112,8 +114,11 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     import torch
 
     from emavfi.video.pipeline import VideoOptions, interpolate_video, to_tensor
+    from emavfi.video.threads import thread_budget
 
     frames = decoded(clip)
+    own_threads = torch.get_num_threads()
+    torch.set_num_threads(thread_budget().torch)  # as emavfi interpolate does
     model = make_model(engine, device, scale)
     model(to_tensor(frames[:1]), to_tensor(frames[1:2]), [0.5])  # warm-up (auto's choice)
     timed = TimedInterpolator(model)
@@ -122,15 +127,22 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     started = time.perf_counter()
     result = interpolate_video(clip, out, timed, options)
     seconds = time.perf_counter() - started
-    alone = model_alone(model, frames, options.batch_size)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # the run's
+    # The model alone on every core, as in model_speed.py: built again, since a graph backend
+    # keeps the thread count it was opened with.
+    torch.set_num_threads(own_threads)
+    alone_model = make_model(engine, device, scale)
+    alone_model(to_tensor(frames[:1]), to_tensor(frames[1:2]), [0.5])
+    alone = model_alone(alone_model, frames, options.batch_size)
     peak_cuda = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {
         "s_per_frame": seconds / result.output_frames,
         "model_in_run": timed.seconds / result.output_frames,
         "model_alone": alone / result.output_frames,
         "backend": getattr(model, "last_backend", None),
+        "backend_alone": getattr(alone_model, "last_backend", None),
         "frames": result.output_frames,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_gib": peak_rss,
         "peak_cuda_gib": peak_cuda,
     }
 
@@ -244,6 +256,8 @@ def main() -> None:
             print(f"| {size} | {engine} | {error} | | | | | |")
             continue
         name = f"{engine} ({m['backend']})" if m["backend"] else engine
+        if m["backend_alone"] != m["backend"]:
+            name += f", alone: {m['backend_alone']}"
         # only for a real model: a copy or an engine costs next to nothing alone
         added = (
             f"{m['s_per_frame'] / m['model_alone'] - 1:+.0%}" if m["model_alone"] > 0.05 else "-"
