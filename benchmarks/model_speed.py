@@ -10,8 +10,9 @@ included) on the packaged sample pair resized to the size (``--frames random`` f
 rows are built and warmed up first (auto's one-time export and timing happen there), then timed
 in turns, row after row, ``--repeats`` times: a machine whose speed drifts slows every row alike.
 The median is reported, with the spread. Names without packaged weights get random weights (the
-speed is the same); ``--weights FILE`` times a checkpoint. A flow scale below 1 is also timed with
-``refine_at_scale`` (``--fast``). ``--train`` times one forward + backward step of a batch.
+speed is the same); a checkpoint file given as a ``--model`` (Practical-RIFE's ``flownet.pkl``)
+runs with its weights; ``--weights FILE`` times a checkpoint. A flow scale below 1 is also timed
+with ``refine_at_scale`` (``--fast``). ``--train`` times one forward + backward step of a batch.
 Runs from a source tree with PyTorch alone (``PYTHONPATH=src python benchmarks/model_speed.py``;
 no PyAV; OpenCV for DIS models and the sample frames, else ``--frames random`` and a model
 without DIS; safetensors for packaged weights).
@@ -23,6 +24,7 @@ import argparse
 import itertools
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -52,11 +54,12 @@ def frames(size: tuple[int, int], kind: str, device) -> tuple[torch.Tensor, torc
 
 
 def build_model(name: str, overrides: dict, weights: str | None, device):
-    """A module for ``name`` (packaged weights if any, else random) or an engine's name."""
-    if weights:
+    """A module for ``name`` (a checkpoint file, packaged weights, else random weights) or an
+    engine's name."""
+    if weights or Path(name).is_file():
         from emavfi.models.checkpoints import load_model
 
-        return load_model(weights).to(device).eval()
+        return load_model(weights or name).to(device).eval()
     spec = get_spec(name)
     if not spec.learned:
         return name
