@@ -19,17 +19,19 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from emavfi.config import bounded
 from emavfi.errors import EmavfiError
 
 
 @dataclass(frozen=True)
 class ColorJitter:
-    """Largest relative change of each property (hue: fraction of the colour wheel, <= 0.5)."""
+    """Largest relative change of each property (torchvision ColorJitter semantics; hue: fraction
+    of the colour wheel, <= 0.5); 0 switches one off. The training config's ``color_jitter``."""
 
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
-    hue: float = 0.1
+    brightness: float = bounded(0.2, ge=0.0)
+    contrast: float = bounded(0.2, ge=0.0)
+    saturation: float = bounded(0.2, ge=0.0)
+    hue: float = bounded(0.1, ge=0.0, le=0.5)
 
 
 @dataclass(frozen=True)

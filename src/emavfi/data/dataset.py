@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from emavfi.config import bounded
 from emavfi.data.augment import (
     DEFAULT_AUGMENTATION,
     AugmentConfig,
@@ -46,11 +47,13 @@ _named_failures: set[str] = set()
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One training source: layout ``kind``, its ``path``, mixing ``weight`` and options."""
+    """One training or validation source: layout ``kind``, its ``path`` (None for the kinds that
+    read no files), mixing ``weight`` and kind-specific ``options``. The training config's
+    ``sources`` and ``val_sources`` entries."""
 
     kind: str
-    path: str
-    weight: float = 1.0
+    path: str | None = None
+    weight: float = bounded(1.0, gt=0.0)
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
+from emavfi.data.dataset import SourceSpec
 from emavfi.errors import EmavfiError
-from emavfi.train.config import SourceSpec, TrainConfig
+from emavfi.train.config import TrainConfig
 from emavfi.train.distributed import DistInfo
 from emavfi.train.teacher import with_teacher
 
@@ -56,9 +57,8 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
     from emavfi.data.dataset import build_training_dataset
 
-    specs = [_source_dict(s) for s in sources]
     dataset = build_training_dataset(
-        specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
+        sources, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
     )
     if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
         return dataset
@@ -70,25 +70,19 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
 def augment_config(cfg: TrainConfig, training: bool = True):
     """The data package's ``AugmentConfig`` from the config's augmentation keys (validation:
     only the crop). All-zero colour jitter switches jitter off."""
-    from emavfi.data.augment import NO_AUGMENTATION, AugmentConfig, ColorJitter
+    from emavfi.data.augment import NO_AUGMENTATION, AugmentConfig
 
     if not training:
         return dataclasses.replace(NO_AUGMENTATION, crop_size=tuple(cfg.crop_size))
-    jitter = cfg.color_jitter
-    strengths = (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
     return AugmentConfig(
         crop_size=tuple(cfg.crop_size),
         random_rotation=cfg.random_rotation,
         horizontal_flip=cfg.horizontal_flip,
         vertical_flip=cfg.vertical_flip,
-        color_jitter=ColorJitter(*strengths) if any(strengths) else None,
+        color_jitter=cfg.color_jitter if any(dataclasses.astuple(cfg.color_jitter)) else None,
         random_grayscale=cfg.random_grayscale,
         temporal_reversal=cfg.temporal_reversal,
     )
-
-
-def _source_dict(source: SourceSpec) -> dict:
-    return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
 def build_loader(
@@ -203,7 +197,7 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
             from emavfi.data.dataset import build_training_dataset
 
             dataset = build_training_dataset(
-                [_source_dict(source)],
+                [source],
                 cfg.targets_per_sample,
                 augment_config(cfg, training=False),
                 seed=cfg.seed + 7_777_777,
