@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.contract import backward_warp
+from emavfi.models.contract import backward_warp, resize_flow
 
 
 def conv_prelu(in_dim: int, out_dim: int, stride: int = 1) -> nn.Sequential:
@@ -55,7 +55,7 @@ class FlowHead(nn.Module):
             images = _resize(images, 1.0 / upscale)
         if flow is not None:
             if upscale != 1:
-                flow = _resize(flow, 1.0 / upscale) / upscale
+                flow = resize_flow(flow, images.shape[-2:])
             images = torch.cat((images, flow), 1)
         out = self.conv(torch.cat([features, images], 1))
         if upscale != 1:
