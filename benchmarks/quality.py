@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from emavfi.cli.pair import add_scale_arguments, scale_options
+from emavfi.cli.options import add_scale_arguments, scale_options
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.report import markdown_table, write_outputs
 from emavfi.evaluate.runner import Evaluator

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from emavfi.cli.pair import add_scale_arguments, scale_options
+from emavfi.cli.options import add_device_argument, add_scale_arguments, scale_options
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.suites import KINDS, PRESETS, parse_suite, unique_names
 
@@ -49,9 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="evaluate at most N samples per dataset"
     )
-    parser.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--data-root",
         metavar="DIR",
