@@ -37,6 +37,7 @@ from emavfi.data.augment import (
 from emavfi.data.sources import SOURCE_KINDS, FrameWindow, load_frame, open_source
 from emavfi.data.synthetic import SyntheticConfig, SyntheticScenes
 from emavfi.errors import EmavfiError
+from emavfi.imageio import frames_to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +90,6 @@ def sample_rng(seed: int | None, index: int) -> np.random.Generator:
     """The generator of sample ``index``: from the dataset seed, the process's torch seed (one
     per DataLoader worker and epoch) and the index."""
     return np.random.default_rng([seed or 0, torch.initial_seed(), index])
-
-
-def _to_chw(frame: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> (3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255.0)
 
 
 class WindowDataset(Dataset):
@@ -162,11 +158,11 @@ class WindowDataset(Dataset):
         frames = random_crop(
             fit_to_crop(frames, self.augment.crop_size), self.augment.crop_size, rng
         )
-        targets = torch.stack([_to_chw(frame) for frame in frames[2:]])
+        targets = frames_to_tensor(np.stack(frames[2:]))
         height, width = targets.shape[-2:]
         sample = {
-            "img0": _to_chw(frames[0]),
-            "img1": _to_chw(frames[1]),
+            "img0": frames_to_tensor(frames[0]),
+            "img1": frames_to_tensor(frames[1]),
             "targets": targets,
             "timesteps": torch.tensor([window.targets[i][0] for i in chosen], dtype=torch.float32),
             "flow": torch.zeros(self.targets_per_sample, 4, height, width),

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
@@ -187,6 +186,7 @@ def collate_samples(samples: list[dict]) -> dict:
 def load_val_items(cfg: TrainConfig) -> list[ValItem]:
     """Up to ``val_max_items`` windows of the validation sources (empty if none exist)."""
     from emavfi.data.sources import load_frame, open_source
+    from emavfi.imageio import frames_to_tensor
 
     items: list[ValItem] = []
     for source in cfg.validation_sources():
@@ -209,8 +209,10 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
         skipped = 0
         for window in windows[::step][: cfg.val_max_items - len(items)]:
             try:
-                frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
-                targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+                frame0, frame1 = (frames_to_tensor(load_frame(ref))[None] for ref in window.inputs)
+                targets = [
+                    (float(t), frames_to_tensor(load_frame(ref))[None]) for t, ref in window.targets
+                ]
             except EmavfiError as exc:  # as in training: skip it, name it, count it
                 skipped += 1
                 logger.warning("validation: skipping %s: %s", window.name, exc)
@@ -242,7 +244,3 @@ def val_items_from_dataset(dataset: Dataset, count: int) -> list[ValItem]:
             ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets)
         )
     return items
-
-
-def _to_tensor(frame: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0

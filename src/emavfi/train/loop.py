@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from emavfi import metrics
 from emavfi.config import to_dict
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator, tensor_to_array
+from emavfi.imageio import tensor_to_frames
+from emavfi.interpolator import Interpolator
 from emavfi.losses import TrainingLoss
 from emavfi.models.contract import InterpolationOutput, to_channel_order
 from emavfi.train import data as train_data
@@ -505,12 +506,12 @@ class Trainer:
 def validate_psnr(interpolator: Interpolator, items: list[train_data.ValItem]) -> float:
     """Mean PSNR (dB) over the targets of ``items``, measured as ``emavfi eval`` measures it:
     ``interpolator`` pads, orders the channels and predicts, the frame is rounded to 8 bit
-    (``tensor_to_array``, as ``Interpolator.frames``) and ``emavfi.metrics.psnr`` scores it."""
+    (``tensor_to_frames``, as ``Interpolator.frames``) and ``emavfi.metrics.psnr`` scores it."""
     scores = []
     for item in items:
         preds = interpolator.interpolate(item.img0, item.img1, [t for t, _ in item.targets])
         for pred, (_, truth) in zip(preds, item.targets):
-            scores.append(metrics.psnr(tensor_to_array(pred[0]), truth))
+            scores.append(metrics.psnr(tensor_to_frames(pred[0]), truth))
     return sum(scores) / max(len(scores), 1)
 
 

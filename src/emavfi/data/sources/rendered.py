@@ -88,7 +88,7 @@ def load_rendered_frame(ref: RenderedFrameRef) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _render(recipe: RenderRecipe, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from emavfi.metrics import to_uint8
+    from emavfi.imageio import to_uint8
 
     generator = SceneGenerator(
         procedural_textures(TEXTURE_COUNT, recipe.seed),
