@@ -14,14 +14,6 @@ from pathlib import Path
 import emavfi
 
 PACKAGE = Path(emavfi.__file__).parent
-# Being removed on the branch that moves data sources onto video/ (issue 14).
-KNOWN_CYCLES = [
-    # base.load_frame dispatches to the video and rendered sources (lazily), which build on base
-    {"emavfi.data.sources.base", "emavfi.data.sources.video"},
-    {"emavfi.data.sources.base", "emavfi.data.sources.rendered", "emavfi.data.sources.video"},
-    # --cluster: the pipeline hands a segmented run to Ray, whose tasks run the pipeline (lazy both ways)
-    {"emavfi.video.cluster", "emavfi.video.pipeline"},
-]
 
 
 def _modules() -> dict[str, Path]:
@@ -103,8 +95,7 @@ def test_the_graph_sees_lazy_imports():
 
 
 def test_no_import_cycle():
-    cycles = [cycle for cycle in _cycles(import_graph()) if cycle not in KNOWN_CYCLES]
-    assert cycles == []
+    assert _cycles(import_graph()) == []
 
 
 def test_a_cycle_is_found():

@@ -128,13 +128,22 @@ def interpolate_video(
     """
     options = options or VideoOptions()
     info, sink, timeline = prepare(input_path, output_path, options)
+    started = clock.perf_counter()
     if options.cluster is not None:
         from emavfi.video.cluster import make_segments_on_ray
 
-        return make_segments_on_ray(
-            info, sink, options, make_interpolator or (lambda: interpolator)
+        results = make_segments_on_ray(
+            info, sink, options, make_interpolator or (lambda: interpolator), interpolate_video
         )
-    started = clock.perf_counter()
+        return VideoResult(
+            sink.output,
+            max((r.input_frames for r in results), default=0),
+            sink.count,
+            sum(r.synthesised for r in results),
+            max((r.cuts for r in results), default=0),
+            max((r.duplicates for r in results), default=0),
+            clock.perf_counter() - started,
+        )
     frames = writer = None
     try:
         if interpolator is None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from emavfi.data.gpu_scenes import TEXTURE_SIZE, SceneGenerator, SceneOptions
-from emavfi.data.sources.base import FrameWindow, RenderedFrameRef
+from emavfi.data.sources.base import FrameWindow, RenderedFrameRef, register_loader
 from emavfi.errors import EmavfiError
 
 TEXTURE_COUNT = 12
@@ -149,3 +149,6 @@ def _texture(kind: str, generator: torch.Generator, side: int) -> torch.Tensor:
             patch = image[:, top:bottom, left:right]
             image[:, top:bottom, left:right] = torch.where(inside, colour + 0.3 * patch, patch)
     return image
+
+
+register_loader(RenderedFrameRef, load_rendered_frame)
