@@ -11,7 +11,6 @@ t to 1 - t and swaps the two flow halves. ``random_rotation`` turns by multiples
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -57,30 +56,6 @@ class AugmentConfig:
             )
         if self.color_jitter is not None and not 0.0 <= self.color_jitter.hue <= 0.5:
             raise EmavfiError(f"color_jitter.hue must be in [0, 0.5], got {self.color_jitter.hue}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AugmentConfig:
-        """From the training config's keys (``color_jitter`` a mapping, null or false;
-        ``crop_size`` a list or null). Unknown keys raise EmavfiError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise EmavfiError(
-                f"unknown augmentation key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
-            )
-        values = dict(values)
-        if "crop_size" in values and values["crop_size"] is not None:
-            values["crop_size"] = tuple(int(v) for v in values["crop_size"])
-        jitter = values.get("color_jitter", ColorJitter())
-        if isinstance(jitter, dict):
-            jitter_names = {f.name for f in dataclasses.fields(ColorJitter)}
-            if set(jitter) - jitter_names:
-                raise EmavfiError(
-                    f"unknown color_jitter key(s): {', '.join(sorted(set(jitter) - jitter_names))}"
-                )
-            jitter = ColorJitter(**{k: float(v) for k, v in jitter.items()})
-        values["color_jitter"] = jitter or None
-        return cls(**values)
 
 
 DEFAULT_AUGMENTATION = AugmentConfig()
