@@ -6,11 +6,11 @@ same dicts. Kinds: those of `emavfi.data.sources` (``scenes``, ``vimeo``, ``trip
 ``middlebury``, ``video``) and ``synthetic`` (path: a folder of texture images; options:
 ``length`` and the fields of `SyntheticConfig`).
 
-Randomness: sample ``i`` is drawn from a generator seeded by ``(seed, torch.initial_seed(), i)``.
-PyTorch gives every DataLoader worker of every epoch its own initial seed (derived from the
-loader's generator), so workers and epochs differ while a run stays reproducible; in the main
-process the initial seed is the last ``torch.manual_seed``. Asking for the same index twice in
-one process gives the same sample.
+Randomness comes from the configured seed only: sample ``i`` is drawn from a generator seeded by
+``(seed, stream, i)``. The stream is the DataLoader worker's seed inside a worker (PyTorch derives
+it from the loader's generator, which training seeds from ``(seed, epoch, rank)``), else the
+dataset's ``epoch`` (`set_epoch`, called by the training loader). Torch's global seed plays no
+part, so a dataset built in a fresh process gives the same samples every time.
 """
 
 from __future__ import annotations
@@ -86,13 +86,27 @@ def parse_source(spec: str | dict | SourceSpec) -> SourceSpec:
     return parsed
 
 
-def sample_rng(seed: int | None, index: int) -> np.random.Generator:
-    """The generator of sample ``index``: from the dataset seed, the process's torch seed (one
-    per DataLoader worker and epoch) and the index."""
-    return np.random.default_rng([seed or 0, torch.initial_seed(), index])
+def sample_rng(seed: int | None, epoch: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index``: from the dataset seed, the stream (the DataLoader
+    worker's seed inside a worker, else ``epoch``) and the index."""
+    worker = torch.utils.data.get_worker_info()
+    stream = worker.seed if worker is not None else epoch
+    return np.random.default_rng([seed or 0, stream, index])
 
 
-class WindowDataset(Dataset):
+class EpochSeeded:
+    """Datasets whose draws depend on the epoch (``set_epoch``, like a DistributedSampler's)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        for part in getattr(self, "datasets", ()):
+            if isinstance(part, EpochSeeded):
+                part.set_epoch(epoch)
+
+
+class WindowDataset(EpochSeeded, Dataset):
     """Samples from the windows of a source: random targets, random crop, augmentation.
 
     Frames that fail to decode are skipped (a warning names each file once per process, whichever
@@ -126,7 +140,7 @@ class WindowDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict:
-        return self.draw(index, sample_rng(self.seed, index))
+        return self.draw(index, sample_rng(self.seed, self.epoch, index))
 
     def draw(self, index: int, rng: np.random.Generator) -> dict:
         """Sample ``index`` with its random choices drawn from ``rng``."""
@@ -171,7 +185,7 @@ class WindowDataset(Dataset):
         return {**augment_sample(sample, self.augment, rng), "name": window.name}
 
 
-class SyntheticDataset(Dataset):
+class SyntheticDataset(EpochSeeded, Dataset):
     """``length`` samples per epoch of the synthetic scene stream, rendered at the crop size,
     with exact flows (new scenes every epoch, see the module docstring)."""
 
@@ -198,7 +212,7 @@ class SyntheticDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        return self.draw(index, sample_rng(self.seed, index))
+        return self.draw(index, sample_rng(self.seed, self.epoch, index))
 
     def draw(self, index: int, rng: np.random.Generator) -> dict:
         """A new scene drawn from ``rng`` (``index`` only names it)."""
@@ -214,7 +228,7 @@ class SyntheticDataset(Dataset):
         return {**augment_sample(sample, self.augment, rng), "name": f"synthetic/{index}"}
 
 
-class MixedDataset(Dataset):
+class MixedDataset(EpochSeeded, Dataset):
     """Several datasets drawn with probabilities proportional to their weights, ``length``
     samples per epoch (each draw picks a dataset, then a random item of it)."""
 
@@ -237,7 +251,7 @@ class MixedDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        rng = sample_rng(self.seed, index)
+        rng = sample_rng(self.seed, self.epoch, index)
         dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
         item = int(rng.integers(len(dataset)))
         # the part continues this sample's generator: two draws of one item still differ

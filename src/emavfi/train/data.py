@@ -90,6 +90,8 @@ def build_loader(
     """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank); ``batch_size``
     defaults to the config's (less when device scenes fill part of each batch)."""
     generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch_seed(cfg.seed, epoch, info.rank))
     iterable = isinstance(dataset, IterableDataset)
     sampler = None
     if info.enabled and not iterable:
