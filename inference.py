@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from emavfi.cli.main import main as emavfi_main
+from emavfi.cli.options import add_device_argument
 
 DEFAULT_OUTPUT = "outputs/inference_output.mp4"
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--frame_interval", type=int, default=1, help="process every n-th input frame (default 1)"
     )
-    parser.add_argument("--device", default="auto", help="cuda, cpu, mps or auto (default)")
+    add_device_argument(parser)
     parser.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     return parser
 

@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from emavfi.cli.pair import (
+from emavfi.cli.options import (
     add_runtime_arguments,
     add_scale_arguments,
     runtime_options,

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator, resolve_device, tensor_to_array
+from emavfi.imageio import tensor_to_frames
+from emavfi.interpolator import Interpolator, resolve_device
 from emavfi.models.registry import ModelSpec
 
 
@@ -182,9 +183,9 @@ def test_frames_rejects_other_shapes(shape):
         Interpolator("blend", device="cpu").frames(frame, frame, [0.5])
 
 
-def test_tensor_to_array_clamps_and_rounds():
+def test_tensor_to_frames_clamps_and_rounds():
     image = torch.tensor([-0.5, 0.2, 0.5, 1.0, 1.7]).view(1, 1, 5).expand(3, 1, 5)
-    array = tensor_to_array(image)
+    array = tensor_to_frames(image)
     assert array.dtype == np.uint8 and array.shape == (1, 5, 3)
     assert array[0, :, 0].tolist() == [0, 51, 128, 255, 255]
 

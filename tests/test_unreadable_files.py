@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import collections
 import io
-import os
 import pickle
+import random
 
 import pytest
 import torch
@@ -33,7 +33,8 @@ def _legacy_checkpoint() -> bytes:
 DAMAGED = {
     "empty": b"",  # EOFError
     "text": b"hello world\n" * 10,  # KeyError (legacy format's magic number)
-    "random": os.urandom(4000),  # UnpicklingError
+    "random": random.Random(1).randbytes(4000),  # UnpicklingError
+    "random, read as an index": random.Random(2).randbytes(4000),  # IndexError
     "truncated zip": _zip_checkpoint()[:400],  # RuntimeError
     "truncated legacy": _legacy_checkpoint()[:-3],  # RuntimeError
     "foreign pickle": pickle.dumps(collections.Counter("abc")),  # UnpicklingError (not allowed)

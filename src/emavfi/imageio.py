@@ -1,5 +1,6 @@
-"""Reading and writing single images at the package's edge (uint8 RGB HxWx3 arrays), and
-image folders (which files are images, in which order).
+"""Reading and writing single images at the package's edge (uint8 RGB HxWx3 arrays), image
+folders (which files are images, in which order), and the conversions between those arrays and
+the package's float frames (``(B, 3, H, W)`` in [0, 1]).
 
 Grayscale, RGBA and 16-bit images are converted, not rejected; writes are atomic (temp file in
 the same folder, renamed when complete), so a failure never leaves a half-written image. The
@@ -8,16 +9,16 @@ size in a file's header is checked before its pixels are decoded: a header may c
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from emavfi.errors import EmavfiError
+from emavfi.tempfiles import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Largest frame read (images and video): 2^27 pixels, e.g. 16384x8192; one such RGB frame is
@@ -106,15 +107,44 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise EmavfiError(f"cannot encode an image as {ext!r}: {path}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)
-    except OSError as exc:
-        raise EmavfiError(f"cannot write to {path.parent}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(encoded.tobytes())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an image is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+# -- uint8 <-> float ---------------------------------------------------------------------------
+_LEVELS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """``(..., H, W, C)`` uint8 or uint16 frames -> ``(..., C, H, W)`` float32 in [0, 1] (a float
+    array is taken as already in [0, 1])."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float()
+    return tensor / _LEVELS.get(frames.dtype, 1.0)  # a new tensor, never a view of ``frames``
+
+
+def tensor_to_frames(images: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
+    """``(..., 3, H, W)`` float in [0, 1] -> ``(..., H, W, 3)`` ``dtype`` (uint8 or uint16),
+    clipped and rounded to the nearest level in float32 on the tensor's device (what is written)."""
+    levels = _LEVELS[np.dtype(dtype)]
+    values = images.detach().float().clamp(0, 1).mul(levels).round()
+    return values.movedim(-3, -1).cpu().numpy().astype(dtype)
+
+
+def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """An ``HxWx3`` uint8 array from uint8 or float-in-[0, 1] input, clipped and rounded exactly
+    (in float64: the metrics' 8-bit frame, independent of the device and float precision).
+
+    Accepts ``HxWx3`` arrays or ``(3, H, W)`` / ``(1, 3, H, W)`` tensors in [0, 1].
+    """
+    if isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        if tensor.dim() == 4:
+            if tensor.shape[0] != 1:
+                raise ValueError(f"expected one frame, got a batch of {tensor.shape[0]}")
+            tensor = tensor[0]
+        if tensor.dim() != 3 or tensor.shape[0] != 3:
+            raise ValueError(f"expected a (3, H, W) tensor, got {tuple(tensor.shape)}")
+        image = tensor.permute(1, 2, 0).float().numpy()
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        return array
+    return np.clip(np.round(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)

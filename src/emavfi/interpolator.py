@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.imageio import frames_to_tensor, tensor_to_frames
 from emavfi.models.contract import to_channel_order
 from emavfi.models.registry import DEFAULT_MODEL, ModelSpec, get_spec, list_models
 
@@ -331,7 +332,7 @@ class Interpolator:
     ) -> list[np.ndarray]:
         """HxWx3 uint8 RGB arrays -> one HxWx3 uint8 RGB array per timestep."""
         a, b = _array_to_tensor(frame0), _array_to_tensor(frame1)
-        return [tensor_to_array(out[0]) for out in self.interpolate(a, b, timesteps)]
+        return [tensor_to_frames(out[0]) for out in self.interpolate(a, b, timesteps)]
 
 
 def cpu_has_bf16() -> bool:
@@ -367,11 +368,4 @@ def _array_to_tensor(frame: np.ndarray) -> torch.Tensor:
         frame = np.repeat(frame[..., None], 3, axis=2)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
         raise EmavfiError(f"expected an HxWx3 image, got shape {frame.shape}")
-    frame = frame[..., :3]
-    scale = 255.0 if frame.dtype == np.uint8 else 1.0
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / scale
-
-
-def tensor_to_array(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> HxWx3 uint8 (rounded)."""
-    return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous().numpy()
+    return frames_to_tensor(frame[..., :3])[None]

@@ -2,8 +2,8 @@
 
 Notation: ``P`` is a predicted frame, ``G`` its ground truth, both ``(N, 3, H, W)`` RGB in [0, 1];
 ``rho(x) = sqrt(x^2 + eps^2)`` is the Charbonnier penalty; ``mean`` averages over all elements.
-``TrainingLoss`` combines the terms with the weights of the training config; a term whose weight
-is 0 is not computed.
+``TrainingLoss`` combines the terms with the weights of ``LossConfig`` (the training config's loss
+keys); a term whose weight is 0 is not computed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emavfi.config import bounded
 from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.contract import InterpolationOutput, resize_flow
 
@@ -264,19 +265,24 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
 
 
 @dataclass
-class LossWeights:
-    """The weight of each term of ``TrainingLoss`` (0 switches a term off)."""
+class LossConfig:
+    """The training config's loss keys: each term's weight (0 switches it off) and parameters.
 
-    charbonnier: float = 0.6
-    vgg: float = 0.05
-    color: float = 0.25
-    gradient: float = 0.05
-    temporal: float = 0.05
-    laplacian: float = 0.5
-    flow: float = 0.01
-    mask: float = 0.0
-    gradient_order: int = 1
-    temporal_alpha: float = 1.0
+    ``TrainConfig`` inherits these fields, so a new term is a field here, its line in
+    ``config/train_config.yaml`` and its branch in ``TrainingLoss.forward``.
+    """
+
+    charbonnier_weight: float = bounded(0.6, ge=0.0)
+    vgg_weight: float = bounded(0.05, ge=0.0)
+    color_weight: float = bounded(0.25, ge=0.0)
+    gradient_weight: float = bounded(0.05, ge=0.0)
+    temporal_weight: float = bounded(0.05, ge=0.0)
+    gradient_order: int = bounded(1, ge=1, le=4)
+    temporal_alpha: float = bounded(1.0, ge=0.0)
+    laplacian_weight: float = bounded(0.5, ge=0.0)
+    flow_weight: float = bounded(0.01, ge=0.0)
+    mask_weight: float = bounded(0.0, ge=0.0)
+    vgg_weights_path: str | None = None
 
 
 class TrainingLoss(nn.Module):
@@ -291,10 +297,16 @@ class TrainingLoss(nn.Module):
     fusion weight against a teacher's (``mask_target``), weighted by ``mask_valid``.
     """
 
-    def __init__(self, weights: LossWeights, vgg: VGGPerceptualLoss | None = None) -> None:
+    def __init__(self, config: LossConfig, vgg: VGGPerceptualLoss | None = None) -> None:
         super().__init__()
-        self.weights = weights
-        self.vgg = vgg if weights.vgg > 0 else None
+        self.config = config
+        self.vgg = vgg if config.vgg_weight > 0 else None
+
+    @classmethod
+    def create(cls, config: LossConfig) -> TrainingLoss:
+        """The loss of ``config``, with the VGG term's weights from ``vgg_weights_path``."""
+        vgg_term = config.vgg_weight > 0
+        return cls(config, VGGPerceptualLoss.create(config.vgg_weights_path) if vgg_term else None)
 
     def forward(
         self, output: InterpolationOutput, batch: dict[str, Tensor]
@@ -303,40 +315,40 @@ class TrainingLoss(nn.Module):
         batch-major); ``batch``: ``targets (B, K, 3, H, W)``, ``timesteps (B, K)``, ``flow
         (B, K, 4, H, W)``, ``flow_valid (B, K, 1, H, W)``. Returns the total and each term (detached
         tensors, so logging them costs no sync until read)."""
-        w = self.weights
+        c = self.config
         targets = batch["targets"]
         batch_size, num_targets = targets.shape[:2]
         gt = targets.flatten(0, 1)
         pred = output.pred.float()
         terms: dict[str, Tensor] = {}
-        if w.charbonnier > 0:
-            terms["charbonnier"] = w.charbonnier * charbonnier(pred, gt)
+        if c.charbonnier_weight > 0:
+            terms["charbonnier"] = c.charbonnier_weight * charbonnier(pred, gt)
         if self.vgg is not None:
-            terms["vgg"] = w.vgg * self.vgg(pred, gt)
-        if w.color > 0:
-            terms["color"] = w.color * color_loss(pred, gt)
-        if w.gradient > 0:
-            terms["gradient"] = w.gradient * gradient_loss(pred, gt, w.gradient_order)
-        if w.temporal > 0 and num_targets > 1:
+            terms["vgg"] = c.vgg_weight * self.vgg(pred, gt)
+        if c.color_weight > 0:
+            terms["color"] = c.color_weight * color_loss(pred, gt)
+        if c.gradient_weight > 0:
+            terms["gradient"] = c.gradient_weight * gradient_loss(pred, gt, c.gradient_order)
+        if c.temporal_weight > 0 and num_targets > 1:
             preds = pred.view(batch_size, num_targets, *pred.shape[1:])
-            terms["temporal"] = w.temporal * temporal_loss(
-                preds, targets, batch["timesteps"], w.temporal_alpha
+            terms["temporal"] = c.temporal_weight * temporal_loss(
+                preds, targets, batch["timesteps"], c.temporal_alpha
             )
-        if w.laplacian > 0:
+        if c.laplacian_weight > 0:
             lap = laplacian_pyramid_loss(pred, gt)
             for merged in output.merged_stages:
                 lap = lap + 0.5 * laplacian_pyramid_loss(merged.float(), gt)
-            terms["laplacian"] = w.laplacian * lap
+            terms["laplacian"] = c.laplacian_weight * lap
         stages = output.flow_stages
-        if w.flow > 0 and stages and "flow" in batch:
+        if c.flow_weight > 0 and stages and "flow" in batch:
             flow_valid = batch["flow_valid"].flatten(0, 1)
-            terms["flow"] = w.flow * flow_distillation_loss(
+            terms["flow"] = c.flow_weight * flow_distillation_loss(
                 stages, batch["flow"].flatten(0, 1), flow_valid
             )
-        if w.mask > 0 and "mask_target" in batch:
+        if c.mask_weight > 0 and "mask_target" in batch:
             valid = batch["mask_valid"].flatten(0, 1)
             error = (output.mask.float() - batch["mask_target"].flatten(0, 1)).abs() * valid
-            terms["mask"] = w.mask * error.sum() / valid.sum().clamp_min(1.0)
+            terms["mask"] = c.mask_weight * error.sum() / valid.sum().clamp_min(1.0)
         if not terms:
             raise EmavfiError("every loss weight is 0: nothing to train")
         total = torch.stack(list(terms.values())).sum()

@@ -34,31 +34,12 @@ import torch
 import torch.nn.functional as F
 
 from emavfi.errors import EmavfiError
+from emavfi.imageio import to_uint8
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-
-
-def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """An ``HxWx3`` uint8 array from uint8 or float-in-[0, 1] input (rounded, clipped).
-
-    Accepts ``HxWx3`` arrays or ``(3, H, W)`` / ``(1, 3, H, W)`` tensors in [0, 1].
-    """
-    if isinstance(image, torch.Tensor):
-        tensor = image.detach().cpu()
-        if tensor.dim() == 4:
-            if tensor.shape[0] != 1:
-                raise ValueError(f"expected one frame, got a batch of {tensor.shape[0]}")
-            tensor = tensor[0]
-        if tensor.dim() != 3 or tensor.shape[0] != 3:
-            raise ValueError(f"expected a (3, H, W) tensor, got {tuple(tensor.shape)}")
-        image = tensor.permute(1, 2, 0).float().numpy()
-    array = np.asarray(image)
-    if array.dtype == np.uint8:
-        return array
-    return np.clip(np.round(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _pair(

@@ -1,6 +1,8 @@
-"""Temporary names next to an output, so that a complete file appears by one atomic rename.
+"""Atomic writes: an output appears complete, by one rename of a temporary file next to it.
 
-A temporary name carries the writing process's id: ``.NAME.partial-PID-TOKEN.SUFFIX``. A process
+``atomic_path`` is the one way the package writes a file atomically (``atomic_write_bytes`` and
+``atomic_write_text`` for data in memory); an error mid-write removes the temporary file and
+leaves the output as it was. A temporary name carries the writing process's id: ``.NAME.partial-PID-TOKEN.SUFFIX``. A process
 killed outright (SIGKILL, power loss) cannot remove its partial file; the next writer of the same
 output removes every partial whose process is gone (``remove_stale_temps``), and leaves those of
 live processes alone.
@@ -13,7 +15,11 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from emavfi.errors import EmavfiError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,37 @@ def temp_path(path: Path, suffix: str = "") -> Path:
     """A fresh hidden name in ``path``'s folder (same file system, so the rename is atomic)."""
     token = secrets.token_hex(4)
     return path.resolve().parent / f".{path.stem}.partial-{os.getpid()}-{token}{suffix}"
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary file name next to ``path`` for the block to write; renamed onto ``path`` when
+    the block ends, removed when it raises. ``suffix``: for writers that choose a format by it."""
+    path = Path(path)
+    tmp = temp_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; EmavfiError when its folder cannot be written."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            handle = open(tmp, "xb")  # noqa: SIM115 - closed below; the error names the folder
+        except OSError as exc:
+            raise EmavfiError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+        with handle:
+            handle.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as ``atomic_write_bytes``."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def remove_stale_temps(path: Path) -> list[Path]:

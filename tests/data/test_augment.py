@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from emavfi.config import from_dict
 from emavfi.data.augment import (
     NO_AUGMENTATION,
     AugmentConfig,
@@ -151,19 +152,21 @@ def test_rotate_hue_shifts_hsv_hue_and_keeps_grey():
 
 
 def test_config_from_the_original_keys():
-    config = AugmentConfig.from_dict(
+    config = from_dict(
+        AugmentConfig,
         {
             "color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.1},
             "crop_size": [256, 256],
             "random_rotation": True,
             "horizontal_flip": True,
             "random_grayscale": 0.2,
-        }
+        },
     )
     assert config.crop_size == (256, 256) and config.color_jitter == ColorJitter(0.2, 0.2, 0.2, 0.1)
-    assert AugmentConfig.from_dict({"color_jitter": None}).color_jitter is None
-    assert AugmentConfig.from_dict({"color_jitter": False}).color_jitter is None
+    assert from_dict(AugmentConfig, {"color_jitter": None}).color_jitter is None
     with pytest.raises(EmavfiError, match="horizontal_flp"):
-        AugmentConfig.from_dict({"horizontal_flp": True})
+        from_dict(AugmentConfig, {"horizontal_flp": True})
     with pytest.raises(EmavfiError, match="hues"):
-        AugmentConfig.from_dict({"color_jitter": {"hues": 0.1}})
+        from_dict(AugmentConfig, {"color_jitter": {"hues": 0.1}})
+    with pytest.raises(EmavfiError, match="'color_jitter.hue': 0.6 is impossible"):
+        from_dict(AugmentConfig, {"color_jitter": {"hue": 0.6}})

@@ -11,7 +11,7 @@ from skimage.metrics import structural_similarity
 
 from emavfi import metrics
 from emavfi.errors import EmavfiError
-from emavfi.metrics import to_uint8
+from emavfi.imageio import to_uint8
 
 
 def _image(seed: int, height: int = 40, width: int = 48) -> np.ndarray:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
-from emavfi.config import load_config, to_dict
+from emavfi.config import from_dict, load_config, to_dict
+from emavfi.data.augment import ColorJitter
+from emavfi.data.dataset import SourceSpec, parse_source
 from emavfi.errors import EmavfiError
+from emavfi.losses import LossConfig, TrainingLoss
 from emavfi.train.config import TrainConfig
+from emavfi.train.data import augment_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "train_config.yaml"
 ORIGINAL_KEYS = [
@@ -108,3 +114,41 @@ def test_bad_files(tmp_path):
         load_config(TrainConfig, broken)
     with pytest.raises(EmavfiError, match="key=value"):
         load_config(TrainConfig, None, ["batch_size"])
+
+
+def test_the_shipped_config_round_trips():
+    """Every key of train_config.yaml loads into TrainConfig and comes back unchanged."""
+    raw = yaml.safe_load(SHIPPED.read_text())
+    cfg = load_config(TrainConfig, SHIPPED)
+    assert to_dict(cfg) == raw
+    assert from_dict(TrainConfig, yaml.safe_load(yaml.safe_dump(to_dict(cfg)))) == cfg
+
+
+def test_loss_keys_are_the_losses_own():
+    """The loss keys, their defaults and ranges are declared once, in losses.LossConfig: a new
+    term is a field there and a line in the YAML, nothing in train/."""
+    loss_fields = {f.name: f for f in dataclasses.fields(LossConfig)}
+    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert {name for name in train_fields if name.endswith("_weight")} <= set(loss_fields)
+    assert not set(loss_fields) & set(inspect.get_annotations(TrainConfig))  # not redeclared
+    for name, field in loss_fields.items():
+        assert train_fields[name] is field  # the same default and limits
+    assert set(loss_fields) <= set(yaml.safe_load(SHIPPED.read_text()))  # each one documented
+    config = load_config(TrainConfig, None, ["charbonnier_weight=0.3", "gradient_order=2"])
+    assert TrainingLoss(config).config.charbonnier_weight == 0.3  # the config is the loss's config
+    with pytest.raises(EmavfiError, match="'gradient_order': 5 is impossible"):
+        load_config(TrainConfig, None, ["gradient_order=5"])
+
+
+def test_sources_and_colour_jitter_are_the_data_packages_types():
+    cfg = load_config(
+        TrainConfig,
+        None,
+        ["sources=[{kind: synthetic, path: /tex, weight: 2, options: {length: 4}}]"],
+    )
+    assert cfg.sources == [SourceSpec("synthetic", "/tex", 2.0, {"length": 4})]
+    assert parse_source(cfg.sources[0]) is cfg.sources[0]  # handed to the data package as it is
+    assert cfg.color_jitter == ColorJitter()
+    assert augment_config(cfg).color_jitter is cfg.color_jitter
+    with pytest.raises(EmavfiError, match="'sources\\[0\\].weight': 0.0 is impossible"):
+        load_config(TrainConfig, None, ["sources=[{kind: scenes, path: /x, weight: 0}]"])

@@ -9,7 +9,7 @@ import torch
 from emavfi import losses
 from emavfi.cli.main import main
 from emavfi.errors import EmavfiError
-from emavfi.losses import LossWeights, TrainingLoss
+from emavfi.losses import LossConfig, TrainingLoss
 from emavfi.models.checkpoints import load_model
 from emavfi.models.registry import create_model
 from emavfi.train import loop
@@ -23,8 +23,14 @@ from .conftest import SIZE, ShiftedTextures, tiny_config
 def _fixed_batch_loss(model: torch.nn.Module) -> float:
     dataset = ShiftedTextures(4, 1, seed=99)
     batch = collate_samples([dataset[i] for i in range(4)])
-    weights = LossWeights(
-        vgg=0, color=0, gradient=0, temporal=0, laplacian=0, flow=0, charbonnier=1.0
+    weights = LossConfig(
+        vgg_weight=0,
+        color_weight=0,
+        gradient_weight=0,
+        temporal_weight=0,
+        laplacian_weight=0,
+        flow_weight=0,
+        charbonnier_weight=1.0,
     )
     with torch.no_grad():
         output = model(

@@ -9,7 +9,7 @@ import torch
 
 from emavfi import losses
 from emavfi.losses import (
-    LossWeights,
+    LossConfig,
     TrainingLoss,
     VGGPerceptualLoss,
     charbonnier,
@@ -89,7 +89,7 @@ def test_vgg_off_without_weights_logs(caplog, tmp_path, monkeypatch):
         assert VGGPerceptualLoss.create(None) is None
         assert VGGPerceptualLoss.create(str(tmp_path / "missing.pth")) is None
     assert "VGG perceptual loss disabled" in caplog.text
-    total_without, terms = TrainingLoss(LossWeights(vgg=0.05), None)(_output(), _batch())
+    total_without, terms = TrainingLoss(LossConfig(vgg_weight=0.05), None)(_output(), _batch())
     assert "vgg" not in terms and torch.isfinite(total_without)
 
 
@@ -108,7 +108,7 @@ def test_vgg_with_a_weights_file(tmp_path, frames):
 
 def test_training_loss_is_the_weighted_sum(frames):
     output, batch = _output(), _batch()
-    weights = LossWeights(vgg=0.0, flow=0.5, temporal=0.3)
+    weights = LossConfig(vgg_weight=0.0, flow_weight=0.5, temporal_weight=0.3)
     total, terms = TrainingLoss(weights)(output, batch)
     assert set(terms) == {
         "charbonnier",
@@ -121,9 +121,11 @@ def test_training_loss_is_the_weighted_sum(frames):
     assert terms["charbonnier"].item() == pytest.approx(
         0.6 * charbonnier(output.pred, batch["targets"][:, 0]).item()
     )
-    off = TrainingLoss(LossWeights(vgg=0, color=0, gradient=0, laplacian=0, flow=0))(output, batch)[
-        1
-    ]
+    off = TrainingLoss(
+        LossConfig(
+            vgg_weight=0, color_weight=0, gradient_weight=0, laplacian_weight=0, flow_weight=0
+        )
+    )(output, batch)[1]
     assert set(off) == {"charbonnier"}
 
 

@@ -7,6 +7,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+from emavfi.cli.options import add_device_argument, add_model_argument, add_quiet_argument
 from emavfi.errors import EmavfiError
 
 
@@ -26,16 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("emavfi-demo"),
         help="folder for the results (default: ./emavfi-demo; its files are replaced each run)",
     )
-    parser.add_argument(
-        "--model", default=None, help="registry name or checkpoint path (default: ema-cpu)"
-    )
-    parser.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
-    )
+    add_model_argument(parser)
+    add_device_argument(parser)
     parser.add_argument(
         "--fps", type=float, default=None, help="target fps for the clip (default: 2x, 50 fps)"
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

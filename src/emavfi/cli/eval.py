@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from emavfi.cli.pair import (
+from emavfi.cli.options import (
+    add_device_argument,
     add_runtime_arguments,
     add_scale_arguments,
     runtime_options,
@@ -54,9 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="evaluate at most N samples per dataset"
     )
-    parser.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--data-root",
         metavar="DIR",

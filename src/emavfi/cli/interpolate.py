@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emavfi.cli.pair import (
+from emavfi.cli.options import (
     add_model_arguments,
     add_overwrite_arguments,
+    add_quiet_argument,
     may_overwrite,
     model_options,
 )
@@ -183,7 +184,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="interpolate what a truncated input holds (a warning says how many frames)",
     )
     add_overwrite_arguments(parser)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    add_quiet_argument(parser, help="no progress bar and no summary")
 
 
 def frames_between(factor: int | None, multi: int | None) -> int | None:

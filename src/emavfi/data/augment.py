@@ -11,7 +11,6 @@ t to 1 - t and swaps the two flow halves. ``random_rotation`` turns by multiples
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -19,17 +18,19 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from emavfi.config import bounded
 from emavfi.errors import EmavfiError
 
 
 @dataclass(frozen=True)
 class ColorJitter:
-    """Largest relative change of each property (hue: fraction of the colour wheel, <= 0.5)."""
+    """Largest relative change of each property (torchvision ColorJitter semantics; hue: fraction
+    of the colour wheel, <= 0.5); 0 switches one off. The training config's ``color_jitter``."""
 
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
-    hue: float = 0.1
+    brightness: float = bounded(0.2, ge=0.0)
+    contrast: float = bounded(0.2, ge=0.0)
+    saturation: float = bounded(0.2, ge=0.0)
+    hue: float = bounded(0.1, ge=0.0, le=0.5)
 
 
 @dataclass(frozen=True)
@@ -55,30 +56,6 @@ class AugmentConfig:
             )
         if self.color_jitter is not None and not 0.0 <= self.color_jitter.hue <= 0.5:
             raise EmavfiError(f"color_jitter.hue must be in [0, 0.5], got {self.color_jitter.hue}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AugmentConfig:
-        """From the training config's keys (``color_jitter`` a mapping, null or false;
-        ``crop_size`` a list or null). Unknown keys raise EmavfiError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise EmavfiError(
-                f"unknown augmentation key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
-            )
-        values = dict(values)
-        if "crop_size" in values and values["crop_size"] is not None:
-            values["crop_size"] = tuple(int(v) for v in values["crop_size"])
-        jitter = values.get("color_jitter", ColorJitter())
-        if isinstance(jitter, dict):
-            jitter_names = {f.name for f in dataclasses.fields(ColorJitter)}
-            if set(jitter) - jitter_names:
-                raise EmavfiError(
-                    f"unknown color_jitter key(s): {', '.join(sorted(set(jitter) - jitter_names))}"
-                )
-            jitter = ColorJitter(**{k: float(v) for k, v in jitter.items()})
-        values["color_jitter"] = jitter or None
-        return cls(**values)
 
 
 DEFAULT_AUGMENTATION = AugmentConfig()

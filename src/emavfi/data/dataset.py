@@ -6,11 +6,11 @@ same dicts. Kinds: those of `emavfi.data.sources` (``scenes``, ``vimeo``, ``trip
 ``middlebury``, ``video``) and ``synthetic`` (path: a folder of texture images; options:
 ``length`` and the fields of `SyntheticConfig`).
 
-Randomness: sample ``i`` is drawn from a generator seeded by ``(seed, torch.initial_seed(), i)``.
-PyTorch gives every DataLoader worker of every epoch its own initial seed (derived from the
-loader's generator), so workers and epochs differ while a run stays reproducible; in the main
-process the initial seed is the last ``torch.manual_seed``. Asking for the same index twice in
-one process gives the same sample.
+Randomness comes from the configured seed only: sample ``i`` is drawn from a generator seeded by
+``(seed, stream, i)``. The stream is the DataLoader worker's seed inside a worker (PyTorch derives
+it from the loader's generator, which training seeds from ``(seed, epoch, rank)``), else the
+dataset's ``epoch`` (`set_epoch`, called by the training loader). Torch's global seed plays no
+part, so a dataset built in a fresh process gives the same samples every time.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from emavfi.config import bounded
 from emavfi.data.augment import (
     DEFAULT_AUGMENTATION,
     AugmentConfig,
@@ -36,6 +37,7 @@ from emavfi.data.augment import (
 from emavfi.data.sources import SOURCE_KINDS, FrameWindow, load_frame, open_source
 from emavfi.data.synthetic import SyntheticConfig, SyntheticScenes
 from emavfi.errors import EmavfiError
+from emavfi.imageio import frames_to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +48,13 @@ _named_failures: set[str] = set()
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One training source: layout ``kind``, its ``path``, mixing ``weight`` and options."""
+    """One training or validation source: layout ``kind``, its ``path`` (None for the kinds that
+    read no files), mixing ``weight`` and kind-specific ``options``. The training config's
+    ``sources`` and ``val_sources`` entries."""
 
     kind: str
-    path: str
-    weight: float = 1.0
+    path: str | None = None
+    weight: float = bounded(1.0, gt=0.0)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,18 +86,27 @@ def parse_source(spec: str | dict | SourceSpec) -> SourceSpec:
     return parsed
 
 
-def sample_rng(seed: int | None, index: int) -> np.random.Generator:
-    """The generator of sample ``index``: from the dataset seed, the process's torch seed (one
-    per DataLoader worker and epoch) and the index."""
-    return np.random.default_rng([seed or 0, torch.initial_seed(), index])
+def sample_rng(seed: int | None, epoch: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index``: from the dataset seed, the stream (the DataLoader
+    worker's seed inside a worker, else ``epoch``) and the index."""
+    worker = torch.utils.data.get_worker_info()
+    stream = worker.seed if worker is not None else epoch
+    return np.random.default_rng([seed or 0, stream, index])
 
 
-def _to_chw(frame: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> (3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255.0)
+class EpochSeeded:
+    """Datasets whose draws depend on the epoch (``set_epoch``, like a DistributedSampler's)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        for part in getattr(self, "datasets", ()):
+            if isinstance(part, EpochSeeded):
+                part.set_epoch(epoch)
 
 
-class WindowDataset(Dataset):
+class WindowDataset(EpochSeeded, Dataset):
     """Samples from the windows of a source: random targets, random crop, augmentation.
 
     Frames that fail to decode are skipped (a warning names each file once per process, whichever
@@ -127,7 +140,7 @@ class WindowDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict:
-        return self.draw(index, sample_rng(self.seed, index))
+        return self.draw(index, sample_rng(self.seed, self.epoch, index))
 
     def draw(self, index: int, rng: np.random.Generator) -> dict:
         """Sample ``index`` with its random choices drawn from ``rng``."""
@@ -159,11 +172,11 @@ class WindowDataset(Dataset):
         frames = random_crop(
             fit_to_crop(frames, self.augment.crop_size), self.augment.crop_size, rng
         )
-        targets = torch.stack([_to_chw(frame) for frame in frames[2:]])
+        targets = frames_to_tensor(np.stack(frames[2:]))
         height, width = targets.shape[-2:]
         sample = {
-            "img0": _to_chw(frames[0]),
-            "img1": _to_chw(frames[1]),
+            "img0": frames_to_tensor(frames[0]),
+            "img1": frames_to_tensor(frames[1]),
             "targets": targets,
             "timesteps": torch.tensor([window.targets[i][0] for i in chosen], dtype=torch.float32),
             "flow": torch.zeros(self.targets_per_sample, 4, height, width),
@@ -172,7 +185,7 @@ class WindowDataset(Dataset):
         return {**augment_sample(sample, self.augment, rng), "name": window.name}
 
 
-class SyntheticDataset(Dataset):
+class SyntheticDataset(EpochSeeded, Dataset):
     """``length`` samples per epoch of the synthetic scene stream, rendered at the crop size,
     with exact flows (new scenes every epoch, see the module docstring)."""
 
@@ -199,7 +212,7 @@ class SyntheticDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        return self.draw(index, sample_rng(self.seed, index))
+        return self.draw(index, sample_rng(self.seed, self.epoch, index))
 
     def draw(self, index: int, rng: np.random.Generator) -> dict:
         """A new scene drawn from ``rng`` (``index`` only names it)."""
@@ -215,7 +228,7 @@ class SyntheticDataset(Dataset):
         return {**augment_sample(sample, self.augment, rng), "name": f"synthetic/{index}"}
 
 
-class MixedDataset(Dataset):
+class MixedDataset(EpochSeeded, Dataset):
     """Several datasets drawn with probabilities proportional to their weights, ``length``
     samples per epoch (each draw picks a dataset, then a random item of it)."""
 
@@ -238,7 +251,7 @@ class MixedDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        rng = sample_rng(self.seed, index)
+        rng = sample_rng(self.seed, self.epoch, index)
         dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
         item = int(rng.integers(len(dataset)))
         # the part continues this sample's generator: two draws of one item still differ

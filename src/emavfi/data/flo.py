@@ -6,13 +6,12 @@ float32 (u, v) in row order, little-endian. Values above 1e9 mark unknown flow.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from emavfi.errors import EmavfiError
+from emavfi.tempfiles import atomic_write_bytes
 
 MAGIC = 202021.25
 HEADER_BYTES = 12
@@ -57,20 +56,8 @@ def write_flo(path: str | Path, flow: np.ndarray) -> None:
         np.array([MAGIC], "<f4").tobytes()
         + np.array([flow.shape[1], flow.shape[0]], "<i4").tobytes()
     )
-    atomic_write_bytes(path, header + flow.astype("<f4").tobytes())
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temp file next to ``path`` and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, header + flow.astype("<f4").tobytes())
 
 
 def unknown_flow_mask(flow: np.ndarray) -> np.ndarray:

@@ -10,35 +10,30 @@ import logging
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from emavfi.data.flo import atomic_write_bytes, read_flo
+from emavfi.data.flo import read_flo
 from emavfi.data.sources.base import frame_number, list_images, natural_key, read_image, require_dir
 from emavfi.errors import EmavfiError
+from emavfi.imageio import write_image
+from emavfi.tempfiles import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 FRAME_DIRS = ("other-color-allframes/other-data", "other-color-allframes", "other-data")
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an HxWx3 uint8 RGB image as PNG, atomically."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise EmavfiError(f"cannot encode {path}")
-    atomic_write_bytes(path, encoded.tobytes())
-
-
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save``, atomically."""
+    """``np.save``, atomically (the folder is made when missing)."""
     buffer = io.BytesIO()
     np.save(buffer, array)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def _copy_frame(source: Path, target: Path) -> None:
     read_image(source)  # validate before copying
+    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, source.read_bytes())
 
 
@@ -104,7 +99,8 @@ def extract_video(
             _drop_if_short(scenes, min_frames)
             scenes.append((dst / f"{video.stem}_scene{len(scenes) + 1:03d}", 0))
         folder, count = scenes[-1]
-        write_png(folder / f"frame{count + 1:05d}.png", frame)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_image(folder / f"frame{count + 1:05d}.png", frame)
         scenes[-1] = (folder, count + 1)
     _drop_if_short(scenes, min_frames)
     if not scenes:

@@ -208,6 +208,16 @@ class SyntheticScenes:
         """How much rotation, zoom and tilt change relative to the default ``max_motion``."""
         return self.config.max_motion / _REFERENCE_MOTION
 
+    def _tilt(self, rng: np.random.Generator, spread: float, drift: float, length: float):
+        """A layer's perspective tilt and its change (``MotionPath.tilt``), relative to its
+        ``length`` in pixels; none unless ``perspective``."""
+        if not self.config.perspective:
+            return ((0.0, 0.0), (0.0, 0.0))
+        return (
+            tuple(rng.uniform(-spread, spread, 2) / length),
+            tuple(rng.uniform(-drift, drift, 2) * self._change / length),
+        )
+
     def _background(self, rng: np.random.Generator) -> Layer:
         height, width = self.config.size
         change = self._change
@@ -216,12 +226,7 @@ class SyntheticScenes:
         limit = 0.7 * self.config.max_motion * longest
         velocity, acceleration = _displacement(rng, limit)
         offset = rng.uniform(-0.1, 0.1, 2) * longest
-        tilt = ((0.0, 0.0), (0.0, 0.0))
-        if self.config.perspective:
-            tilt = (
-                tuple(rng.uniform(-0.5, 0.5, 2) / longest),
-                tuple(rng.uniform(-0.4, 0.4, 2) * change / longest),
-            )
+        tilt = self._tilt(rng, 0.5, 0.4, longest)
         motion = MotionPath(
             anchor=(texture.shape[1] / 2.0, texture.shape[0] / 2.0),
             position=((width / 2.0 + offset[0], height / 2.0 + offset[1]), velocity, acceleration),
@@ -244,12 +249,7 @@ class SyntheticScenes:
         left = int(rng.integers(source.shape[1] - side + 1))
         texture = np.ascontiguousarray(source[top : top + side, left : left + side])
         velocity, acceleration = _displacement(rng, self.config.max_motion * max(height, width))
-        tilt = ((0.0, 0.0), (0.0, 0.0))
-        if self.config.perspective:
-            tilt = (
-                tuple(rng.uniform(-0.3, 0.3, 2) / side),
-                tuple(rng.uniform(-0.3, 0.3, 2) * change / side),
-            )
+        tilt = self._tilt(rng, 0.3, 0.3, side)
         motion = MotionPath(
             anchor=(side / 2.0, side / 2.0),
             position=(

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
+from emavfi.imageio import frames_to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,6 @@ def load_lpips(weights: str | Path, net: str = "alex", device: str | torch.devic
 def lpips_distance(model: LPIPS, pred: np.ndarray, gt: np.ndarray) -> float:
     """LPIPS between two ``HxWx3`` uint8 RGB frames (the prediction already rounded to 8 bit)."""
     device = model.shift.device
-    pair = [
-        torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().div(255)
-        for a in (pred, gt)
-    ]
+    pair = [frames_to_tensor(frame)[None] for frame in (pred, gt)]
     with torch.inference_mode():
         return float(model(pair[0].to(device), pair[1].to(device))[0])

@@ -14,8 +14,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -31,6 +29,7 @@ from emavfi.evaluate.runner import (
     finite_or_text,
 )
 from emavfi.imageio import write_image
+from emavfi.tempfiles import atomic_write_text
 
 COLUMNS = (
     ("psnr", "PSNR (dB)", 2),
@@ -90,20 +89,6 @@ def markdown_table(results: EvalResults) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise EmavfiError(f"cannot write to {path.parent}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _jsonable(value):
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -114,7 +99,9 @@ def _jsonable(value):
 
 def write_json(results: EvalResults, path: Path) -> None:
     """Every per-sample figure, the summary and the settings (infinite PSNR written as "inf")."""
-    _atomic_write(path, json.dumps(_jsonable(results.as_dict()), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(
+        path, json.dumps(_jsonable(results.as_dict()), indent=1, allow_nan=False) + "\n"
+    )
 
 
 def _bar_chart(title: str, values: dict[str, float | None], higher_better: bool | None) -> str:
@@ -285,7 +272,7 @@ def write_html(results: EvalResults, evaluator: Evaluator, outdir: Path, example
             parts.append(_example_html(results, evaluator, suite.name, sample, label, images, stem))
     parts.append("</body></html>\n")
     path = outdir / "report.html"
-    _atomic_write(path, "\n".join(parts))
+    atomic_write_text(path, "\n".join(parts))
     return path
 
 
@@ -304,7 +291,7 @@ def write_outputs(
         raise EmavfiError(f"cannot create output folder {outdir}: {exc.strerror}") from exc
     paths = {"json": outdir / "results.json", "markdown": outdir / "results.md"}
     write_json(results, paths["json"])
-    _atomic_write(paths["markdown"], markdown_table(results))
+    atomic_write_text(paths["markdown"], markdown_table(results))
     if html_report:
         paths["html"] = write_html(results, evaluator, outdir, examples)
     return paths

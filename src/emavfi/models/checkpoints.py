@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -39,6 +38,7 @@ from torch import nn
 
 from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
 from emavfi.models.registry import ModelSpec, create_model, get_spec, list_models
+from emavfi.tempfiles import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -148,16 +148,8 @@ def save_checkpoint(
         "channel_order": spec.channel_order,
         "training": json.dumps(training or {}),
     }
-    path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    os.close(handle)
-    try:
-        save_file(tensors, temp_name, metadata=metadata)
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
+    with atomic_path(path) as temp:
+        save_file(tensors, str(temp), metadata=metadata)
     return path
 
 

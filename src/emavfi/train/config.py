@@ -11,27 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emavfi.config import bounded
+from emavfi.data.augment import ColorJitter
+from emavfi.data.dataset import SourceSpec
 from emavfi.errors import EmavfiError
-
-
-@dataclass
-class ColorJitter:
-    """Colour jitter strengths (torchvision ColorJitter semantics); 0 switches one off."""
-
-    brightness: float = bounded(0.2, ge=0.0)
-    contrast: float = bounded(0.2, ge=0.0)
-    saturation: float = bounded(0.2, ge=0.0)
-    hue: float = bounded(0.1, ge=0.0, le=0.5)
-
-
-@dataclass
-class SourceSpec:
-    """One training/validation data source: ``kind`` and ``path`` as in ``emavfi.data``."""
-
-    kind: str
-    path: str | None = None
-    weight: float = bounded(1.0, gt=0.0)
-    options: dict[str, Any] = field(default_factory=dict)
+from emavfi.losses import LossConfig
 
 
 @dataclass
@@ -57,8 +40,10 @@ class DeviceScenes:
 
 
 @dataclass
-class TrainConfig:
-    """Every training setting; see config/train_config.yaml for each key's meaning."""
+class TrainConfig(LossConfig):
+    """Every training setting; see config/train_config.yaml for each key's meaning. The loss
+    keys (``*_weight``, ``gradient_order``, ``temporal_alpha``, ``vgg_weights_path``) are
+    ``emavfi.losses.LossConfig``'s fields."""
 
     # --- the original description's keys ---
     batch_size: int = bounded(2, ge=1)
@@ -68,13 +53,6 @@ class TrainConfig:
     val_data_dir: str = "data/processed/val"
     checkpoint_path: str = "checkpoints"
     best_model_path: str = "best_ema_vfi.safetensors"
-    charbonnier_weight: float = bounded(0.6, ge=0.0)
-    vgg_weight: float = bounded(0.05, ge=0.0)
-    color_weight: float = bounded(0.25, ge=0.0)
-    gradient_weight: float = bounded(0.05, ge=0.0)
-    temporal_weight: float = bounded(0.05, ge=0.0)
-    gradient_order: int = bounded(1, ge=1, le=4)
-    temporal_alpha: float = bounded(1.0, ge=0.0)
     output_image_path: str = "output_images"
     color_jitter: ColorJitter = field(default_factory=ColorJitter)
     crop_size: tuple[int, int] = bounded((256, 256), ge=8)
@@ -111,16 +89,12 @@ class TrainConfig:
     max_minutes: float | None = bounded(None, gt=0.0)
     schedule_minutes: float | None = bounded(None, gt=0.0)
     max_nonfinite: int = bounded(5, ge=1)
-    # --- extra losses ---
-    laplacian_weight: float = bounded(0.5, ge=0.0)
-    flow_weight: float = bounded(0.01, ge=0.0)
+    # --- flow teacher ---
     flow_teacher: Literal["dis", "dis-fast", "rife", "none"] = "dis"
     teacher_weights: str | None = None
     teacher_sigma: float = bounded(0.04, gt=0.0)
     teacher_free_t: float = bounded(0.0, ge=0.0, le=1.0)
-    mask_weight: float = bounded(0.0, ge=0.0)
     device_scenes: DeviceScenes = field(default_factory=DeviceScenes)
-    vgg_weights_path: str | None = None
     # --- logging and outputs ---
     log_interval: int = bounded(20, ge=1)
     val_interval: int = bounded(0, ge=0)

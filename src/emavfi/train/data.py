@@ -13,13 +13,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
+from emavfi.data.dataset import SourceSpec
 from emavfi.errors import EmavfiError
-from emavfi.train.config import SourceSpec, TrainConfig
+from emavfi.train.config import TrainConfig
 from emavfi.train.distributed import DistInfo
 from emavfi.train.teacher import with_teacher
 
@@ -56,9 +56,8 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
     check_sources_exist(sources, "sources" if cfg.sources else "train_data_dir")
     from emavfi.data.dataset import build_training_dataset
 
-    specs = [_source_dict(s) for s in sources]
     dataset = build_training_dataset(
-        specs, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
+        sources, targets_per_sample=cfg.targets_per_sample, augment=augment_config(cfg), seed=seed
     )
     if cfg.flow_teacher == "none" or cfg.flow_weight == 0:
         return dataset
@@ -70,25 +69,19 @@ def build_train_dataset(cfg: TrainConfig, seed: int) -> Dataset:
 def augment_config(cfg: TrainConfig, training: bool = True):
     """The data package's ``AugmentConfig`` from the config's augmentation keys (validation:
     only the crop). All-zero colour jitter switches jitter off."""
-    from emavfi.data.augment import NO_AUGMENTATION, AugmentConfig, ColorJitter
+    from emavfi.data.augment import NO_AUGMENTATION, AugmentConfig
 
     if not training:
         return dataclasses.replace(NO_AUGMENTATION, crop_size=tuple(cfg.crop_size))
-    jitter = cfg.color_jitter
-    strengths = (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
     return AugmentConfig(
         crop_size=tuple(cfg.crop_size),
         random_rotation=cfg.random_rotation,
         horizontal_flip=cfg.horizontal_flip,
         vertical_flip=cfg.vertical_flip,
-        color_jitter=ColorJitter(*strengths) if any(strengths) else None,
+        color_jitter=cfg.color_jitter if any(dataclasses.astuple(cfg.color_jitter)) else None,
         random_grayscale=cfg.random_grayscale,
         temporal_reversal=cfg.temporal_reversal,
     )
-
-
-def _source_dict(source: SourceSpec) -> dict:
-    return {"kind": source.kind, "path": source.path, "weight": source.weight, **source.options}
 
 
 def build_loader(
@@ -97,6 +90,8 @@ def build_loader(
     """A DataLoader whose order and worker seeds depend only on (seed, epoch, rank); ``batch_size``
     defaults to the config's (less when device scenes fill part of each batch)."""
     generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, info.rank))
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch_seed(cfg.seed, epoch, info.rank))
     iterable = isinstance(dataset, IterableDataset)
     sampler = None
     if info.enabled and not iterable:
@@ -193,6 +188,7 @@ def collate_samples(samples: list[dict]) -> dict:
 def load_val_items(cfg: TrainConfig) -> list[ValItem]:
     """Up to ``val_max_items`` windows of the validation sources (empty if none exist)."""
     from emavfi.data.sources import load_frame, open_source
+    from emavfi.imageio import frames_to_tensor
 
     items: list[ValItem] = []
     for source in cfg.validation_sources():
@@ -203,7 +199,7 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
             from emavfi.data.dataset import build_training_dataset
 
             dataset = build_training_dataset(
-                [_source_dict(source)],
+                [source],
                 cfg.targets_per_sample,
                 augment_config(cfg, training=False),
                 seed=cfg.seed + 7_777_777,
@@ -215,8 +211,10 @@ def load_val_items(cfg: TrainConfig) -> list[ValItem]:
         skipped = 0
         for window in windows[::step][: cfg.val_max_items - len(items)]:
             try:
-                frame0, frame1 = (_to_tensor(load_frame(ref)) for ref in window.inputs)
-                targets = [(float(t), _to_tensor(load_frame(ref))) for t, ref in window.targets]
+                frame0, frame1 = (frames_to_tensor(load_frame(ref))[None] for ref in window.inputs)
+                targets = [
+                    (float(t), frames_to_tensor(load_frame(ref))[None]) for t, ref in window.targets
+                ]
             except EmavfiError as exc:  # as in training: skip it, name it, count it
                 skipped += 1
                 logger.warning("validation: skipping %s: %s", window.name, exc)
@@ -248,7 +246,3 @@ def val_items_from_dataset(dataset: Dataset, count: int) -> list[ValItem]:
             ValItem(f"heldout/{index}", sample["img0"][None], sample["img1"][None], targets)
         )
     return items
-
-
-def _to_tensor(frame: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0

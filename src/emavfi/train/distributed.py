@@ -75,17 +75,6 @@ def wrap_model(model: nn.Module, info: DistInfo) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module under DDP / torch.compile wrappers (for saving and EMA)."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
-
-
 def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """The mean of ``value`` over all ranks (itself when not distributed)."""
     if not info.enabled:

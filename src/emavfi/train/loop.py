@@ -28,8 +28,9 @@ from torch import Tensor, nn
 from emavfi import metrics
 from emavfi.config import to_dict
 from emavfi.errors import EmavfiError
-from emavfi.interpolator import Interpolator, tensor_to_array
-from emavfi.losses import LossWeights, TrainingLoss, VGGPerceptualLoss
+from emavfi.imageio import tensor_to_frames
+from emavfi.interpolator import Interpolator
+from emavfi.losses import TrainingLoss
 from emavfi.models.contract import InterpolationOutput, to_channel_order
 from emavfi.train import data as train_data
 from emavfi.train.config import TrainConfig
@@ -118,10 +119,7 @@ class Trainer:
             enable_grad_checkpointing(self.model)
         self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.ddp_model = wrap_model(self.model, info)
-        self.loss_fn = TrainingLoss(
-            _loss_weights(cfg),
-            VGGPerceptualLoss.create(cfg.vgg_weights_path) if cfg.vgg_weight > 0 else None,
-        ).to(self.device)
+        self.loss_fn = TrainingLoss.create(cfg).to(self.device)
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = self.steps_per_epoch * cfg.num_epochs
         self.optimizer = make_optimizer(self.model, cfg)
@@ -508,12 +506,12 @@ class Trainer:
 def validate_psnr(interpolator: Interpolator, items: list[train_data.ValItem]) -> float:
     """Mean PSNR (dB) over the targets of ``items``, measured as ``emavfi eval`` measures it:
     ``interpolator`` pads, orders the channels and predicts, the frame is rounded to 8 bit
-    (``tensor_to_array``, as ``Interpolator.frames``) and ``emavfi.metrics.psnr`` scores it."""
+    (``tensor_to_frames``, as ``Interpolator.frames``) and ``emavfi.metrics.psnr`` scores it."""
     scores = []
     for item in items:
         preds = interpolator.interpolate(item.img0, item.img1, [t for t, _ in item.targets])
         for pred, (_, truth) in zip(preds, item.targets):
-            scores.append(metrics.psnr(tensor_to_array(pred[0]), truth))
+            scores.append(metrics.psnr(tensor_to_frames(pred[0]), truth))
     return sum(scores) / max(len(scores), 1)
 
 
@@ -593,18 +591,3 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto" and not torch.cuda.is_bf16_supported():
         return torch.float16
     return torch.bfloat16
-
-
-def _loss_weights(cfg: TrainConfig) -> LossWeights:
-    return LossWeights(
-        charbonnier=cfg.charbonnier_weight,
-        vgg=cfg.vgg_weight,
-        color=cfg.color_weight,
-        gradient=cfg.gradient_weight,
-        temporal=cfg.temporal_weight,
-        laplacian=cfg.laplacian_weight,
-        flow=cfg.flow_weight,
-        mask=cfg.mask_weight,
-        gradient_order=cfg.gradient_order,
-        temporal_alpha=cfg.temporal_alpha,
-    )

@@ -5,16 +5,15 @@ the best model. Only rank 0 creates a ``RunOutputs`` that writes; other ranks ge
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 import yaml
 from torch import Tensor, nn
+
+from emavfi.imageio import to_uint8, write_image
+from emavfi.tempfiles import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +40,7 @@ class RunOutputs:
     def write_config(self, config: dict[str, Any]) -> None:
         """Copy the run's full config (after overrides) into the run folder."""
         if self.enabled:
-            _atomic_write_bytes(
-                self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
-            )
+            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is not None:
@@ -77,11 +74,8 @@ class RunOutputs:
         )
         if self.writer is not None:
             self.writer.add_image("samples", grid, step)
-        image = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
         path = self.image_dir / f"step_{step:07d}.png"
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if ok:
-            _atomic_write_bytes(path, encoded.tobytes())
+        write_image(path, to_uint8(grid))
         return path
 
     def save_best(self, model: nn.Module, path: Path, training: dict[str, Any]) -> None:
@@ -91,24 +85,8 @@ class RunOutputs:
         from emavfi.models.checkpoints import save_checkpoint
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=".safetensors", dir=path.parent
-        )
-        os.close(handle)
-        try:
-            save_checkpoint(model, tmp_name, training=training)
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        save_checkpoint(model, path, training=training)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.replace(tmp_name, path)

@@ -7,7 +7,6 @@ to a temporary file in the same folder and renamed, so a crash never leaves half
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from emavfi.errors import TORCH_LOAD_ERRORS, EmavfiError
-from emavfi.tempfiles import remove_stale_temps, temp_path
+from emavfi.tempfiles import atomic_path, remove_stale_temps
 
 
 class WeightEMA:
@@ -99,13 +98,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     run left (SIGKILL) is removed first (``emavfi.tempfiles``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    tmp = temp_path(path, path.suffix)
-    try:
+    with atomic_path(path, path.suffix) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_resume_checkpoint(path: Path) -> dict[str, Any]:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import tempfile
-import time as clock
 from collections.abc import Callable
 from pathlib import Path
 
 from emavfi.errors import EmavfiError
-from emavfi.tempfiles import temp_path
+from emavfi.tempfiles import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +48,15 @@ def connect(address: str) -> None:
         raise EmavfiError(f"cannot reach a Ray cluster at {address}: {exc}") from None
 
 
-def _make_segment(input_path: str, index: int, suffix: str, options, make_interpolator):
+def _make_segment(
+    input_path: str, index: int, suffix: str, options, make_interpolator, interpolate_video
+):
     """Ray task: ``(bytes of segment index's finished file or None if no output frame falls in
-    it, the task's VideoResult)``."""
+    it, the task's VideoResult)``; ``interpolate_video`` is the pipeline's (passed in: the
+    pipeline imports this module)."""
     import ray
     import torch
 
-    from emavfi.video.pipeline import interpolate_video
     from emavfi.video.segments import work_folder
     from emavfi.video.threads import thread_budget
 
@@ -93,20 +93,27 @@ def task_options(options, info, sink, index: int):
     )
 
 
-def make_segments_on_ray(info, sink, options, make_interpolator: Callable):
-    """Make the segments ``sink`` (a SegmentedSink) lacks on the cluster, then join them."""
+def make_segments_on_ray(
+    info, sink, options, make_interpolator: Callable, interpolate_video: Callable
+) -> list:
+    """Make the segments ``sink`` (a SegmentedSink) lacks on the cluster, each task running
+    ``interpolate_video``, then join them; returns the tasks' VideoResults."""
     connect(options.cluster)
     import ray
     from tqdm import tqdm
 
-    from emavfi.video.pipeline import VideoResult
-
-    started = clock.perf_counter()
     todo = [k for k in range(sink.total) if k not in sink.finished]
     task = ray.remote(max_retries=MAX_RETRIES)(_make_segment)
     source, suffix = str(info.path.resolve()), sink.output.suffix
     pending = {
-        task.remote(source, k, suffix, task_options(options, info, sink, k), make_interpolator): k
+        task.remote(
+            source,
+            k,
+            suffix,
+            task_options(options, info, sink, k),
+            make_interpolator,
+            interpolate_video,
+        ): k
         for k in todo
     }
     results = []
@@ -126,24 +133,9 @@ def make_segments_on_ray(info, sink, options, make_interpolator: Callable):
                     reason = f"{type(cause).__name__}: {reason}"
                 raise EmavfiError(f"segment {index + 1} failed on the cluster: {reason}") from None
             if data is not None:
-                _save(sink.path(index), data)
+                atomic_write_bytes(sink.path(index), data)
                 sink.finished.add(index)
             results.append(result)
             bar.update(1)
     sink.commit()
-    return VideoResult(
-        sink.output,
-        max((r.input_frames for r in results), default=0),
-        sink.count,
-        sum(r.synthesised for r in results),
-        max((r.cuts for r in results), default=0),
-        max((r.duplicates for r in results), default=0),
-        clock.perf_counter() - started,
-    )
-
-
-def _save(path: Path, data: bytes) -> None:
-    """Write a segment whole, then rename it into place (a kill leaves no half segment)."""
-    partial = temp_path(path, path.suffix)
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    return results

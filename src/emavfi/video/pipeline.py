@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from emavfi.errors import EmavfiError
+from emavfi.imageio import frames_to_tensor, tensor_to_frames
 from emavfi.video import reader as video_reader
 from emavfi.video import segments
 from emavfi.video import writer as video_writer
@@ -127,13 +128,22 @@ def interpolate_video(
     """
     options = options or VideoOptions()
     info, sink, timeline = prepare(input_path, output_path, options)
+    started = clock.perf_counter()
     if options.cluster is not None:
         from emavfi.video.cluster import make_segments_on_ray
 
-        return make_segments_on_ray(
-            info, sink, options, make_interpolator or (lambda: interpolator)
+        results = make_segments_on_ray(
+            info, sink, options, make_interpolator or (lambda: interpolator), interpolate_video
         )
-    started = clock.perf_counter()
+        return VideoResult(
+            sink.output,
+            max((r.input_frames for r in results), default=0),
+            sink.count,
+            sum(r.synthesised for r in results),
+            max((r.cuts for r in results), default=0),
+            max((r.duplicates for r in results), default=0),
+            clock.perf_counter() - started,
+        )
     frames = writer = None
     try:
         if interpolator is None:
@@ -478,10 +488,10 @@ class _Batcher:
             return
         pairs = [sorted(sources) for sources, _ in self.jobs]
         depth = self.jobs[0][0][pairs[0][0]].dtype
-        img0 = to_tensor([self.jobs[k][0][p[0]] for k, p in enumerate(pairs)])
-        img1 = to_tensor([self.jobs[k][0][p[-1]] for k, p in enumerate(pairs)])
+        img0 = frames_to_tensor(np.stack([self.jobs[k][0][p[0]] for k, p in enumerate(pairs)]))
+        img1 = frames_to_tensor(np.stack([self.jobs[k][0][p[-1]] for k, p in enumerate(pairs)]))
         predictions = self.interpolator(img0, img1, list(self.key))
-        by_t = {t: from_tensor(pred, depth) for t, pred in zip(self.key, predictions)}
+        by_t = {t: tensor_to_frames(pred, depth) for t, pred in zip(self.key, predictions)}
         for k, (sources, plan) in enumerate(self.jobs):
             self._emit_job(sources, plan, {t: images[k] for t, images in by_t.items()})
         self.jobs, self.key = [], None
@@ -508,17 +518,3 @@ def _chunks(plan: Iterable[OutputFrame], max_timesteps: int) -> Iterator[list[Ou
             timesteps.add(frame.t)
     if chunk:
         yield chunk
-
-
-def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """(H, W, 3) uint8 or uint16 RGB arrays -> (B, 3, H, W) float32 in [0, 1]."""
-    scale = 65535.0 if images[0].dtype == np.uint16 else 255.0
-    batch = torch.from_numpy(np.stack(images).astype(np.float32, copy=False))
-    return batch.permute(0, 3, 1, 2).div_(scale)
-
-
-def from_tensor(batch: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) of ``dtype`` (uint8 or uint16)."""
-    scale = 65535.0 if dtype == np.uint16 else 255.0
-    values = batch.detach().float().clamp(0, 1).mul(scale).round()
-    return values.permute(0, 2, 3, 1).cpu().numpy().astype(dtype)

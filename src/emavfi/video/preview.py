@@ -21,14 +21,12 @@ import numpy as np
 import torch
 
 from emavfi.errors import EmavfiError
-from emavfi.imageio import write_image
+from emavfi.imageio import frames_to_tensor, tensor_to_frames, write_image
 from emavfi.tempfiles import remove_stale_temps, temp_path
 from emavfi.video import reader as video_reader
 from emavfi.video.pipeline import (
     VideoOptions,
     check_options,
-    from_tensor,
-    to_tensor,
     trimmed_span,
     within,
 )
@@ -108,5 +106,5 @@ def _nearest_synthesised(timeline: Timeline, ts0, ts1, target) -> Fraction | Non
 
 def _make(interpolator, frame0, frame1, time: Fraction) -> np.ndarray:
     t = float((time - frame0[1]) / (frame1[1] - frame0[1]))
-    made = interpolator(to_tensor([frame0[2]]), to_tensor([frame1[2]]), [t])[0]
-    return from_tensor(made, frame0[2].dtype)[0]
+    made = interpolator(frames_to_tensor(frame0[2])[None], frames_to_tensor(frame1[2])[None], [t])
+    return tensor_to_frames(made[0], frame0[2].dtype)[0]

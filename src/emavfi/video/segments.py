@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 from emavfi.errors import EmavfiError
+from emavfi.tempfiles import atomic_write_text
 from emavfi.video.writer import VideoSink
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,7 @@ def open_work_folder(output: Path, key: dict, resume: bool | None) -> tuple[Path
     elif resume:
         log.info("nothing to resume in %s: starting", folder)
     folder.mkdir()
-    manifest = folder / f".{MANIFEST}.partial"
-    manifest.write_text(json.dumps(key, indent=1, sort_keys=True))
-    os.replace(manifest, folder / MANIFEST)
+    atomic_write_text(folder / MANIFEST, json.dumps(key, indent=1, sort_keys=True))
     return folder, finished
 
 

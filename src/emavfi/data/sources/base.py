@@ -8,6 +8,7 @@ any of them into an ``HxWx3`` uint8 RGB array.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,21 @@ class FrameWindow:
     targets: tuple[tuple[float, FrameRef], ...]
 
 
+# How to decode each kind of reference that is not an image path: each source module registers
+# its own (``register_loader``) when it is imported; ``emavfi.data.sources`` imports them all.
+_LOADERS: dict[type, Callable[[Any], np.ndarray]] = {}
+
+
+def register_loader(ref_type: type, loader: Callable[[Any], np.ndarray]) -> None:
+    """Make ``load_frame`` decode references of ``ref_type`` with ``loader``."""
+    _LOADERS[ref_type] = loader
+
+
 def load_frame(ref: FrameRef) -> np.ndarray:
     """Decode one frame: ``HxWx3`` uint8 RGB. Raises EmavfiError naming the file if it fails."""
-    if isinstance(ref, VideoFrameRef):
-        from emavfi.data.sources.video import load_video_frame
-
-        return load_video_frame(ref)
-    if isinstance(ref, RenderedFrameRef):
-        from emavfi.data.sources.rendered import load_rendered_frame
-
-        return load_rendered_frame(ref)
+    loader = _LOADERS.get(type(ref))
+    if loader is not None:
+        return loader(ref)
     return read_image(Path(ref))
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from emavfi.data.gpu_scenes import TEXTURE_SIZE, SceneGenerator, SceneOptions
-from emavfi.data.sources.base import FrameWindow, RenderedFrameRef
+from emavfi.data.sources.base import FrameWindow, RenderedFrameRef, register_loader
 from emavfi.errors import EmavfiError
 
 TEXTURE_COUNT = 12
@@ -88,7 +88,7 @@ def load_rendered_frame(ref: RenderedFrameRef) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _render(recipe: RenderRecipe, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from emavfi.metrics import to_uint8
+    from emavfi.imageio import to_uint8
 
     generator = SceneGenerator(
         procedural_textures(TEXTURE_COUNT, recipe.seed),
@@ -149,3 +149,6 @@ def _texture(kind: str, generator: torch.Generator, side: int) -> torch.Tensor:
             patch = image[:, top:bottom, left:right]
             image[:, top:bottom, left:right] = torch.where(inside, colour + 0.3 * patch, patch)
     return image
+
+
+register_loader(RenderedFrameRef, load_rendered_frame)

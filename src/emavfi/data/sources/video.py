@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows
+from emavfi.data.sources.base import FrameWindow, VideoFrameRef, gap_windows, register_loader
 from emavfi.errors import EmavfiError
 from emavfi.video.reader import VideoInfo, decode_frames, probe
 from emavfi.video.scenes import SceneCutDetector
@@ -167,3 +167,6 @@ def load_video_frame(ref: VideoFrameRef) -> np.ndarray:
     if not Path(ref.path).is_file():
         raise EmavfiError(f"video not found: {ref.path}")
     return _cache.load(ref).copy()
+
+
+register_loader(VideoFrameRef, load_video_frame)

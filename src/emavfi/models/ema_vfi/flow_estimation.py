@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.contract import backward_warp
+from emavfi.models.contract import backward_warp, resize_flow
 
 
 def conv_prelu(in_dim: int, out_dim: int, stride: int = 1) -> nn.Sequential:
@@ -63,7 +63,7 @@ class FlowHead(nn.Module):
         images = torch.cat(images, 1)
         if flow is not None:
             if upscale != 1:
-                flow = _resize(flow, 1.0 / upscale) / upscale
+                flow = resize_flow(flow, images.shape[-2:])
             images = torch.cat((images, flow.to(images.dtype)), 1)  # flow: float32
         out = self.conv(torch.cat([features, images], 1))
         if upscale != 1:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.contract import InterpolationOutput, backward_warp, timestep_plane
+from emavfi.models.contract import InterpolationOutput, backward_warp, resize_flow, timestep_plane
 
 FEATURE_CHANNELS = 4  # the Head's output per frame
 BLOCK_FEATURES = 8  # feature channels each block hands to the next
@@ -97,7 +97,7 @@ class IFBlock(nn.Module):
         x = _resize(x, 1.0 / scale)
         if flow is not None:
             # The flow is float32 (see IFNet.forward); the convolutions take x's dtype.
-            x = torch.cat((x, (_resize(flow, 1.0 / scale) / scale).to(x.dtype)), 1)
+            x = torch.cat((x, resize_flow(flow, x.shape[-2:]).to(x.dtype)), 1)
         out = self.lastconv(self.convblock(self.conv0(x)))
         out = _resize(out, scale)
         return out[:, :4] * scale, out[:, 4:5], out[:, 5:]
