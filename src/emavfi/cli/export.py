@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emavfi.cli.options import add_scale_arguments, scale_options
 from emavfi.errors import EmavfiError
 
 
@@ -27,12 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
     )
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="flow scale fixed in the graph (RIFE: 1, 0.5 or 0.25; not for DIS models)",
-    )
+    add_scale_arguments(parser)  # fixed in the graph; a DIS model (ema-cpu) exports at 1 only
 
 
 def export_model(args: argparse.Namespace) -> tuple[Path, str]:
@@ -45,11 +41,15 @@ def export_model(args: argparse.Namespace) -> tuple[Path, str]:
         raise EmavfiError(f"the output must end in .onnx, got {args.output}")
     if args.output.is_dir():
         raise EmavfiError(f"output {args.output} is a folder; give a file name ending in .onnx")
-    interp = Interpolator(
-        args.model, device="cpu", scale=args.scale, precision="fp32", backend="torch"
-    )
+    scale = scale_options(args)
+    interp = Interpolator(args.model, device="cpu", precision="fp32", backend="torch", **scale)
     path = export_onnx(
-        interp.model, args.output, opset=args.opset, fp16=args.fp16, flow_scale=args.scale
+        interp.model,
+        args.output,
+        opset=args.opset,
+        fp16=args.fp16,
+        flow_scale=scale["scale"],
+        refine_at_scale=scale["refine_at_scale"],
     )
     if not backends.installed("onnxruntime"):
         return path, "not checked: install onnxruntime to compare it with PyTorch"
