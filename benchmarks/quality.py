@@ -19,7 +19,12 @@ import logging
 import sys
 from pathlib import Path
 
-from emavfi.cli.options import add_scale_arguments, scale_options
+from emavfi.cli.options import (
+    add_runtime_arguments,
+    add_scale_arguments,
+    runtime_options,
+    scale_options,
+)
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.report import markdown_table, write_outputs
 from emavfi.evaluate.runner import Evaluator
@@ -43,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="at most N samples per dataset (quick check)")
     parser.add_argument("--device", default="auto")
     add_scale_arguments(parser)  # --scale/--fast as in `emavfi eval`
+    add_runtime_arguments(parser)  # --precision/--backend
     parser.add_argument("-o", "--output", help="also write results.json, results.md, report.html")
     return parser.parse_args(argv)
 
@@ -54,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         names = args.dataset or ["middlebury", "ucf101"]
         suites = [parse_suite(name, args.data_root, args.limit) for name in names]
         evaluator = Evaluator(
-            BASELINES + args.model, device=args.device, progress=True, **scale_options(args)
+            BASELINES + args.model,
+            device=args.device,
+            progress=True,
+            **scale_options(args),
+            **runtime_options(args),
         )
         results = evaluator.run(suites)
         if args.output:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from emavfi.models.contract import to_channel_order
 from emavfi.models.registry import DEFAULT_MODEL, ModelSpec, get_spec, list_models
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -84,9 +85,16 @@ class Interpolator:
         refine_at_scale: with ``scale`` < 1, refine at that fraction too; only the final warp
             and blend run at full size (about 3x faster at 1280x720 with scale 0.5, softer).
             Models without a refinement network (RIFE) already work that way: ignored.
-        precision: ``auto`` (fp16 autocast on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
+        precision: ``auto`` (``default_precision``: fp16 autocast on CUDA, bf16 on CPUs with
+            native bfloat16, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``. Warping grids and
+            flow sums stay float32 in PyTorch under any of them; a graph backend lowers all of
+            its operations, so under ``auto`` it runs float32 unless ``spec.graph_bf16``.
         tta: average with the prediction on horizontally and vertically flipped inputs.
         batch_size: at most this many (pair, timestep) items per network call.
+        backend: ``auto``, ``torch``, ``onnxruntime`` or ``openvino`` (``emavfi.runtime``): the
+            exported graph in ONNX Runtime or OpenVINO instead of PyTorch (CPU only; engines
+            ignore it); ``auto`` times the ones installed on the first frames of a size and
+            keeps the fastest.
     """
 
     def __init__(
@@ -98,11 +106,16 @@ class Interpolator:
         tta: bool = False,
         batch_size: int = 4,
         refine_at_scale: bool = False,
+        backend: str = "auto",
     ):
         if not 0 < scale <= 1:
             raise EmavfiError(f"scale must be in (0, 1], got {scale}")
-        if precision not in ("auto", "fp32", "fp16", "bf16"):
+        if precision not in PRECISIONS:
             raise EmavfiError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
+        from emavfi.runtime.backends import BACKENDS
+
+        if backend not in BACKENDS:
+            raise EmavfiError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.device = resolve_device(device)
         self.model = load_any_model(model, self.device)
         self.spec: ModelSpec = getattr(self.model, "spec", None) or get_spec("blend")
@@ -111,9 +124,17 @@ class Interpolator:
         self.refine_at_scale = refine_at_scale
         self.tta = tta
         self.batch_size = max(1, batch_size)
+        requested = precision
         if precision == "auto":
-            precision = "fp16" if self.device.type == "cuda" and self.spec.learned else "fp32"
+            precision = default_precision(self.device) if self.spec.learned else "fp32"
         self.precision = precision
+        # A graph backend lowers every operation it chooses (warping too): under auto it gets
+        # bf16 only for models measured to keep their quality that way (ModelSpec.graph_bf16).
+        self.graph_precision = requested
+        if requested == "auto":
+            self.graph_precision = (
+                "bf16" if precision == "bf16" and self.spec.graph_bf16 else "fp32"
+            )
         # channels-last feeds the GPU's tensor cores without layout conversions in every conv.
         self._channels_last = self.device.type == "cuda" and self.spec.learned
         if self._channels_last:
@@ -134,7 +155,18 @@ class Interpolator:
         # A model estimating flow at ``scale`` needs the downscaled frame to meet its multiple.
         self.pad_multiple = self.spec.pad_multiple
         if takes_scale:
-            self.pad_multiple = math.ceil(self.pad_multiple / scale)
+            self.pad_multiple = self.spec.pad_multiple_at(scale)
+        if backend in ("onnxruntime", "openvino") and not self.spec.learned:
+            log.info("%s is an engine (NumPy/OpenCV): --backend %s ignored", self.name, backend)
+            backend = "torch"
+        self.backend = backend
+        # What ran the last call: auto's choice, and the precision that backend used.
+        self.last_backend: str | None = None
+        self.last_precision: str | None = None
+        self._graph_runners: dict = {}  # backend name -> GraphRunner (one per backend)
+        self._size_backend: dict[tuple, str] = {}  # auto's choice per (padded size, batch, times)
+        if backend in ("onnxruntime", "openvino"):
+            self._graph_runner(backend)  # export, check and compile now: fail before any work
 
     # -- tensors ---------------------------------------------------------------------------
     def __call__(
@@ -191,10 +223,29 @@ class Interpolator:
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
         img0 = to_channel_order(img0, self.spec.channel_order)
         img1 = to_channel_order(img1, self.spec.channel_order)
+        backend = self.last_backend = self._backend_for(img0, img1, times)
+        if backend == "torch":
+            self.last_precision = self.precision
+            preds = self.run_torch(img0, img1, times, self.precision)
+        else:
+            runner = self._graph_runners[backend]
+            self.last_precision = runner.session.precision
+            preds = runner(img0, img1, times)
+        preds = [to_channel_order(p, self.spec.channel_order) for p in preds]
+        return [p[..., :h, :w].float() for p in preds]
+
+    def run_torch(
+        self, img0: torch.Tensor, img1: torch.Tensor, times: list[float], precision: str
+    ) -> list[torch.Tensor]:
+        """The PyTorch module at ``precision`` on padded frames in its channel order.
+
+        img0, img1: (B, 3, H, W) on the device, H and W multiples of ``pad_multiple``. Returns
+        one (B, 3, H, W) prediction per timestep (the graph backends are checked against it).
+        """
         if self._channels_last:
             img0 = img0.contiguous(memory_format=torch.channels_last)
             img1 = img1.contiguous(memory_format=torch.channels_last)
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         batch = img0.shape[0]
         preds = []
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
@@ -216,8 +267,64 @@ class Interpolator:
                             **self._scale_kwargs,
                         )
                     )
-        preds = [to_channel_order(p, self.spec.channel_order) for p in preds]
-        return [p[..., :h, :w].float() for p in preds]
+        return preds
+
+    # -- graph backends (emavfi.runtime) ---------------------------------------------------
+    def _graph_runner(self, backend: str):
+        """The checked GraphRunner of ``backend`` (exported and compiled on first use)."""
+        from emavfi.runtime import backends
+
+        if backend not in self._graph_runners:
+            why = backends.eligible(self.model, self.device, self.scale, self.refine_at_scale)
+            if why:
+                raise EmavfiError(f"backend {backend} cannot run {self.name}: {why}")
+            self._graph_runners[backend] = backends.open_runner(
+                backend,
+                self.model,
+                lambda a, b, times: self.run_torch(a, b, times, "fp32"),
+                precision=self.graph_precision,
+                flow_scale=self.scale,
+                refine_at_scale=self.refine_at_scale,
+            )
+        return self._graph_runners[backend]
+
+    def _backend_for(self, img0: torch.Tensor, img1: torch.Tensor, times: list[float]) -> str:
+        """``torch`` or a graph backend for these padded frames (auto: timed once per size)."""
+        from emavfi.runtime import backends
+
+        if self.backend != "auto":
+            return self.backend
+        key = (*img0.shape[2:], len(times))  # the batch size does not change the ranking
+        if key in self._size_backend:
+            return self._size_backend[key]
+        choice = "torch"
+        present = [b for b in backends.GRAPH_BACKENDS if backends.installed(b)]
+        pixels = img0.shape[2] * img0.shape[3]
+        big = pixels >= backends.AUTO_MIN_PIXELS
+        # A graph runs the whole frame at once: where PyTorch refines in tiles (above 1080p),
+        # auto keeps PyTorch and its bounded memory (4K within 4 GB).
+        tiled = pixels > (getattr(self.model, "refine_tile_pixels", None) or float("inf"))
+        why = backends.eligible(self.model, self.device, self.scale, self.refine_at_scale)
+        if present and big and not tiled and not why:
+            candidates = {"torch": lambda a, b, t: self.run_torch(a, b, t, self.precision)}
+            for name in present:
+                try:
+                    candidates[name] = self._graph_runner(name)
+                except Exception as exc:  # noqa: BLE001 - auto falls back; explicit raises
+                    log.warning("backend %s not used: %s", name, str(exc).splitlines()[0])
+            if len(candidates) > 1:
+                description = {
+                    "model": self.spec.name,
+                    "weights": backends.weights_key(self.model),
+                    "size": list(img0.shape[2:]),
+                    "timesteps": len(times),
+                    "precision": [self.precision, self.graph_precision],
+                    "scale": self.scale,
+                    "refine_at_scale": self.refine_at_scale,
+                }
+                choice = backends.choose(candidates, description, img0, img1, times)
+        self._size_backend[key] = choice
+        return choice
 
     # -- uint8 arrays ----------------------------------------------------------------------
     def frames(
@@ -226,6 +333,24 @@ class Interpolator:
         """HxWx3 uint8 RGB arrays -> one HxWx3 uint8 RGB array per timestep."""
         a, b = _array_to_tensor(frame0), _array_to_tensor(frame1)
         return [tensor_to_frames(out[0]) for out in self.interpolate(a, b, timesteps)]
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX; not emulated)."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is None:  # torch < 2.10
+        return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+    caps = capabilities()
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def default_precision(device: torch.device) -> str:
+    """``auto`` precision of a network: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."""
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and cpu_has_bf16():
+        return "bf16"
+    return "fp32"
 
 
 def _as_batch(image: torch.Tensor) -> torch.Tensor:

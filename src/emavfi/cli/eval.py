@@ -14,7 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from emavfi.cli.options import add_device_argument, add_scale_arguments, scale_options
+from emavfi.cli.options import (
+    add_device_argument,
+    add_runtime_arguments,
+    add_scale_arguments,
+    runtime_options,
+    scale_options,
+)
 from emavfi.errors import EmavfiError
 from emavfi.evaluate.suites import KINDS, PRESETS, parse_suite, unique_names
 
@@ -76,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "average, shown in the HTML report (default: 2)",
     )
     add_scale_arguments(parser)
+    add_runtime_arguments(parser)
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
     parser.add_argument("--seed-defaults", action="store_true", help=argparse.SUPPRESS)
 
@@ -153,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
         if ("/" in model or Path(model).suffix) and not Path(model).is_file():
             raise EmavfiError(f"model checkpoint not found: {model}")
     evaluator = Evaluator(
-        models, device=args.device, lpips=lpips, progress=True, **scale_options(args)
+        models,
+        device=args.device,
+        lpips=lpips,
+        progress=True,
+        **scale_options(args),
+        **runtime_options(args),
     )
     if lpips is None:
         log.info("LPIPS %s", evaluator.lpips_note())

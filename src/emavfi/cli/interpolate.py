@@ -138,12 +138,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: fp16 autocast on CUDA, fp32 elsewhere",
-    )
-    parser.add_argument(
         "--batch-size", type=int, default=4, help="frame pairs per model call (default 4)"
     )
     parser.add_argument(
@@ -246,7 +240,7 @@ def video_options(args: argparse.Namespace, overwrite: bool | None = None) -> Vi
         cluster=args.cluster,
         resume=args.resume,
         model=json.dumps(
-            {"model": args.model, "precision": args.precision, **model_options(args)},
+            {"model": args.model, **model_options(args)},
             sort_keys=True,
             default=str,
         ),
@@ -264,9 +258,7 @@ def interpolator_factory(args: argparse.Namespace) -> Callable[[], Interpolator]
 
     def make_interpolator() -> Interpolator:
         torch.set_num_threads(thread_budget(args.threads).torch)  # the process's, for the model
-        return Interpolator(
-            args.model, precision=args.precision, batch_size=args.batch_size, **model_options(args)
-        )
+        return Interpolator(args.model, batch_size=args.batch_size, **model_options(args))
 
     return make_interpolator
 

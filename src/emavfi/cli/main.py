@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("emavfi.cli.eval", "evaluate models on datasets (PSNR, SSIM, IE, LPIPS)"),
     "data": ("emavfi.cli.data", "prepare, extract and check training data"),
     "models": ("emavfi.cli.models", "list the registered models and engines"),
+    "export": ("emavfi.cli.export", "write a learned model as ONNX (ONNX Runtime, vs-mlrt)"),
     "ui": (
         "emavfi.cli.ui",
         "a local web page: drop a video, pick the frame rate, compare, download",

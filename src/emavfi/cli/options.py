@@ -37,6 +37,31 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tta", action="store_true", help="flip test-time augmentation (3x slower)"
     )
+    add_runtime_arguments(parser)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """--precision/--backend (read back with ``runtime_options``)."""
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="auto: fp16 autocast on CUDA, bf16 on CPUs with native bfloat16 (AVX512-BF16, "
+        "AMX), fp32 elsewhere; warping grids stay fp32",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnxruntime", "openvino"],
+        help="run the network in PyTorch or its ONNX export in ONNX Runtime / OpenVINO (CPU; "
+        "exported once into ~/.cache/emavfi). auto: the fastest one installed, timed on the "
+        "first frames of each size (from 512x512 up to 1920x1088; torch otherwise)",
+    )
+
+
+def runtime_options(args: argparse.Namespace) -> dict:
+    """The Interpolator's ``precision`` and ``backend``."""
+    return {"precision": args.precision, "backend": args.backend}
 
 
 def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,4 +118,4 @@ def may_overwrite(args: argparse.Namespace, existing: list[Path]) -> bool:
 
 def model_options(args: argparse.Namespace) -> dict:
     """The Interpolator keywords of ``add_model_arguments``'s options."""
-    return {"device": args.device, "tta": args.tta, **scale_options(args)}
+    return {"device": args.device, "tta": args.tta, **scale_options(args), **runtime_options(args)}

@@ -118,8 +118,9 @@ class Evaluator:
         device: ``auto``, ``cpu``, ``cuda`` ...
         lpips: an ``emavfi.evaluate.lpips.LPIPS`` module, or None (LPIPS reported as n/a).
         progress: show a tqdm bar per suite.
-        scale, refine_at_scale: the Interpolator options of the same names (``--scale``,
-            ``--fast``) for every model (engines ignore them).
+        scale, refine_at_scale, precision, backend: the Interpolator options of the same
+            names (``--scale``, ``--fast``, ``--precision``, ``--backend``) for every model
+            (engines ignore them).
     """
 
     def __init__(
@@ -130,6 +131,8 @@ class Evaluator:
         progress: bool = False,
         scale: float = 1.0,
         refine_at_scale: bool = False,
+        precision: str = "auto",
+        backend: str = "auto",
     ) -> None:
         from emavfi.interpolator import Interpolator
 
@@ -138,7 +141,12 @@ class Evaluator:
         self.interpolators: dict[str, Interpolator] = {}
         for model in models:
             interp = Interpolator(
-                model, device=device, scale=scale, refine_at_scale=refine_at_scale
+                model,
+                device=device,
+                scale=scale,
+                refine_at_scale=refine_at_scale,
+                precision=precision,
+                backend=backend,
             )
             label = model_label(model) if model is not None else interp.name
             while label in self.interpolators:
@@ -229,6 +237,8 @@ class Evaluator:
             "device": str(device),
             "scale": first.scale,
             "refine_at_scale": first.refine_at_scale,
+            "precision": {name: i.precision for name, i in self.interpolators.items()},
+            "backend": first.backend,
             "models": {
                 name: {"spec": i.spec.name, "source": i.name}
                 for name, i in self.interpolators.items()

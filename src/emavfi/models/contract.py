@@ -87,7 +87,9 @@ def timestep_plane(timestep: float | torch.Tensor, like: torch.Tensor) -> torch.
     return timestep_tensor(timestep, like).expand(batch, 1, height, width)
 
 
-def backward_warp(source: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def backward_warp(
+    source: torch.Tensor, flow: torch.Tensor, origin: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Warp ``source`` (B, C, H, W) with ``flow`` (B, 2, H, W) in pixels; returns (B, C, H, W).
 
     Channel 0 of the flow is x (width), channel 1 is y: the output pixel ``(x, y)`` takes its
@@ -96,12 +98,23 @@ def backward_warp(source: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     ``source``; the sampling grid is built in float32 even under fp16 autocast (pixel
     coordinates above 2048 lose precision in fp16). No grid is cached: ``linspace`` is cheap
     and a cache keyed by shape would grow without bound.
+
+    ``origin`` (row, column): the flow (B, 2, h, w) covers only the window of ``source`` whose
+    top-left pixel is there, and the output is that window (h, w), warped from the whole source:
+    a tile of a large frame, equal to the same window of the whole frame's warp.
     """
     height, width = flow.shape[2:]
     flow = flow.float()
     with torch.autocast(device_type=flow.device.type, enabled=False):
-        base_x = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width)
-        base_y = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1)
+        if origin is None:
+            base_x = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width)
+            base_y = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1)
+        else:  # the whole frame's grid, cut to the window: the very same coordinates
+            top, left = origin
+            full_x = torch.linspace(-1.0, 1.0, source.shape[3], device=flow.device)
+            full_y = torch.linspace(-1.0, 1.0, source.shape[2], device=flow.device)
+            base_x = full_x[left : left + width].view(1, 1, width)
+            base_y = full_y[top : top + height].view(1, height, 1)
         # align_corners=True: -1 and 1 are the centres of the first and last pixels.
         grid_x = base_x + flow[:, 0] / ((source.shape[3] - 1.0) / 2.0)
         grid_y = base_y + flow[:, 1] / ((source.shape[2] - 1.0) / 2.0)

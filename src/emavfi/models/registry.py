@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,10 @@ class ModelSpec:
         arbitrary_t: whether the model takes any timestep in (0, 1) (else only 0.5).
         learned: False for weight-free engines (blend, classical).
         description: one line for ``emavfi models``.
+        graph_bf16: whether the model keeps its quality with bfloat16 throughout an exported
+            graph (OpenVINO lowers every operation, warping included), measured with
+            ``benchmarks/quality.py --backend openvino --precision bf16``: then ``--precision
+            auto`` uses bf16 there too on CPUs that have it (else float32 in graphs).
     """
 
     name: str
@@ -61,6 +66,11 @@ class ModelSpec:
     arbitrary_t: bool = True
     learned: bool = True
     description: str = ""
+    graph_bf16: bool = False
+
+    def pad_multiple_at(self, flow_scale: float) -> int:
+        """The size multiple when motion is estimated at ``flow_scale``: ``pad_multiple / scale``."""
+        return math.ceil(self.pad_multiple / flow_scale)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:

@@ -14,7 +14,6 @@ Attention masks depend on the padded shape *and* the padding split, so they are 
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import torch
@@ -40,8 +39,16 @@ def window_reverse(windows: torch.Tensor, window: int, height: int, width: int) 
 
 
 def window_padding(height: int, width: int, window: int) -> tuple[int, int]:
-    """Rows and columns to add so that both sides are multiples of ``window``."""
-    return math.ceil(height / window) * window - height, math.ceil(width / window) * window - width
+    """Rows and columns to add so that both sides are multiples of ``window``.
+
+    Integer arithmetic only, so that it also holds for the symbolic sizes of an ONNX export.
+    """
+    return (-height) % window, (-width) % window
+
+
+def _no_padding(pad_h: int, pad_w: int) -> bool:
+    """True when the padding is known to be zero (a symbolic size may need some: pad then)."""
+    return isinstance(pad_h, int) and isinstance(pad_w, int) and not (pad_h or pad_w)
 
 
 def _region_mask(row_bounds, col_bounds, height, width, window, device) -> torch.Tensor:
@@ -173,6 +180,8 @@ class MotionFormerBlock(nn.Module):
 
     def attention_mask(self, height: int, width: int, device: torch.device) -> torch.Tensor | None:
         """(nW, N, N) additive mask for an (unpadded) ``height`` x ``width`` map, or None."""
+        if not (isinstance(height, int) and isinstance(width, int)):
+            return self._build_mask(height, width, device)  # symbolic sizes (export): no cache
         key = (height, width, str(device))
         if key not in self._mask_cache:
             self._mask_cache[key] = self._build_mask(height, width, device)
@@ -185,7 +194,7 @@ class MotionFormerBlock(nn.Module):
         pad_h, pad_w = window_padding(height, width, window)
         padded_h, padded_w = height + pad_h, width + pad_w
         mask = None
-        if pad_h or pad_w:  # keep the padding apart from the content (unshifted positions)
+        if not _no_padding(pad_h, pad_w):  # keep the padding apart from the content (unshifted)
             rows = (pad_h // 2, height + pad_h // 2)
             cols = (pad_w // 2, width + pad_w // 2)
             mask = _region_mask(rows, cols, padded_h, padded_w, window, device)
@@ -202,7 +211,7 @@ class MotionFormerBlock(nn.Module):
     def _pad_and_shift(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """(2B, H, W, C) -> centre-padded and cyclically shifted (2B, Hp, Wp, C)."""
         pad_h, pad_w = window_padding(height, width, self.window_size)
-        if pad_h or pad_w:
+        if not _no_padding(pad_h, pad_w):
             x = F.pad(x, (0, 0, pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         if self.shift_size:
             x = torch.roll(x, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))

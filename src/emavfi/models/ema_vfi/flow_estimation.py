@@ -32,8 +32,9 @@ class FlowHead(nn.Module):
     """One estimation stage at feature ``scale`` (16 or 8).
 
     ``forward(features, images, flow)``: features (B, in_dim, H/scale, W/scale); images
-    (B, image_dim, H, W); flow (B, 4, H, W) or None -> flow (B, 4, H, W), mask logit
-    (B, 1, H, W) (increments when ``flow`` is given).
+    (B, image_dim, H, W), or a list of images whose channels add up to image_dim; flow
+    (B, 4, H, W) or None -> flow (B, 4, H, W), mask logit (B, 1, H, W) (increments when
+    ``flow`` is given).
     """
 
     def __init__(self, in_dim: int, scale: int, hidden_dim: int, image_dim: int) -> None:
@@ -47,16 +48,23 @@ class FlowHead(nn.Module):
         )
 
     def forward(
-        self, features: torch.Tensor, images: torch.Tensor, flow: torch.Tensor | None
+        self,
+        features: torch.Tensor,
+        images: torch.Tensor | list[torch.Tensor],
+        flow: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.upsample(features)  # now at scale / 4
         upscale = self.scale // 4
+        if isinstance(images, torch.Tensor):
+            images = [images]
         if upscale != 1:
-            images = _resize(images, 1.0 / upscale)
+            # one image at a time: the same values, without a full-size stack of all of them
+            images = [_resize(image, 1.0 / upscale) for image in images]
+        images = torch.cat(images, 1)
         if flow is not None:
             if upscale != 1:
                 flow = resize_flow(flow, images.shape[-2:])
-            images = torch.cat((images, flow), 1)
+            images = torch.cat((images, flow.to(images.dtype)), 1)  # flow: float32
         out = self.conv(torch.cat([features, images], 1))
         if upscale != 1:
             out = F.interpolate(out, scale_factor=upscale, mode="bilinear", align_corners=False)
@@ -108,12 +116,13 @@ def estimate_flow(
         features = head_input(appearance[level], motion[level], timestep)
         if not flows:
             flow, mask = head(features, torch.cat((img0, img1), 1), None)
+            flow = flow.float()  # flows add up over the stages: float32 under autocast
         else:
             warped0 = backward_warp(img0, flows[-1][:, :2])
             warped1 = backward_warp(img1, flows[-1][:, 2:4])
-            images = torch.cat((img0, img1, warped0, warped1, masks[-1]), 1)
+            images = [img0, img1, warped0, warped1, masks[-1]]
             flow_delta, mask_delta = head(features, images, flows[-1])
-            flow, mask = flows[-1] + flow_delta, masks[-1] + mask_delta
+            flow, mask = flows[-1].float() + flow_delta.float(), masks[-1] + mask_delta
         flows.append(flow)
         masks.append(mask)
     return flows, masks

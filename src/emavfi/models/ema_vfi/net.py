@@ -32,11 +32,14 @@ from emavfi.models.contract import (
 from emavfi.models.ema_vfi.feature_extractor import MotionFormer
 from emavfi.models.ema_vfi.flow_estimation import FlowHead, estimate_flow
 from emavfi.models.ema_vfi.fusion import DeformableFusion
-from emavfi.models.ema_vfi.refine import RefineUNet
+from emavfi.models.ema_vfi.refine import RefineUNet, tiles
 from emavfi.models.ema_vfi.warp import flow_pyramid
 
 FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
 REFINE_MULTIPLE = 32  # the refinement U-Net's (five stride-2 stages)
+# Frames up to 1080p are refined whole; larger ones in tiles of cores of about this many pixels
+# (3840x2160: 6 tiles), which keeps a 4K frame within 4 GB of RAM (README, "4K").
+REFINE_TILE_PIXELS = 1920 * 1088
 
 
 @dataclass
@@ -111,6 +114,8 @@ class EMAVFI(nn.Module):
         )
         self.unet = RefineUNet(2 * width)
         self.fusion = DeformableFusion(embed) if deform_fusion else None
+        # Frames of more pixels are refined in tiles, cores of about this size (None: never).
+        self.refine_tile_pixels: int | None = REFINE_TILE_PIXELS
         self.feature_bone.apply(_init_weights)
         self.unet.apply(_init_weights)
 
@@ -128,7 +133,7 @@ class EMAVFI(nn.Module):
         """
         if flow_scale >= 1.0:
             appearance, motion = self.feature_bone(img0, img1)
-            return self._with_dis(PairFeatures(appearance, appearance, motion, img0, img1))
+            return PairFeatures(appearance, appearance, motion, img0, img1)
         height, width = img0.shape[2:]
         multiple = REFINE_MULTIPLE if refine_at_scale else FLOW_MULTIPLE
         size = tuple(
@@ -141,15 +146,22 @@ class EMAVFI(nn.Module):
         small0, small1 = small[:, :3], small[:, 3:]
         small_appearance, small_motion = self.feature_bone(small0, small1)
         appearance = small_appearance if refine_at_scale else self.feature_bone(img0, img1)[0]
-        return self._with_dis(
-            PairFeatures(appearance, small_appearance, small_motion, small0, small1)
-        )
+        return PairFeatures(appearance, small_appearance, small_motion, small0, small1)
 
-    def _with_dis(self, features: PairFeatures) -> PairFeatures:
-        """``flow_init="dis"``: run DIS once per pair here, not once per timestep in ``decode``."""
-        if self.flow_init == "dis":
+    def dis_initial(
+        self, features: PairFeatures, timestep: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``flow_init="dis"``: the classical flow at t and its mask logit, at the flow size.
+
+        Returns flow (B, 4, h, w) and mask logit (B, 1, h, w) for ``features.flow_img0``'s
+        size. DIS (OpenCV, on the CPU) runs once per pair, on the first call; later timesteps
+        of the same pair reuse its result. Outside ``encode`` and the network's layers so that
+        an exported graph can take it as an input (see ``emavfi.runtime.export``).
+        """
+        if features.dis_pairs is None:
             features.dis_pairs = dis.batch_pair_flows(features.flow_img0, features.flow_img1)
-        return features
+        times = timestep_tensor(timestep, features.flow_img0).flatten().tolist()
+        return dis.initial_flow(features.dis_pairs, times, features.flow_img0)
 
     def decode(
         self,
@@ -158,13 +170,15 @@ class EMAVFI(nn.Module):
         timestep: float | torch.Tensor,
         features: PairFeatures,
         return_aux: bool = False,
+        initial: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | InterpolationOutput:
-        """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features."""
+        """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features.
+
+        ``initial`` (``flow_init="dis"`` only): ``dis_initial``'s result, computed here if None.
+        """
         t = timestep_tensor(timestep, img0)
-        initial = None
-        if self.flow_init == "dis":
-            times = t.flatten().tolist()
-            initial = dis.initial_flow(features.dis_pairs, times, features.flow_img0)
+        if self.flow_init == "dis" and initial is None:
+            initial = self.dis_initial(features, t)
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
@@ -174,6 +188,9 @@ class EMAVFI(nn.Module):
             features.flow_motion,
             initial,
         )
+        initial = None
+        if not return_aux:  # the earlier stages are only reported: free them (4K: 170 MB each)
+            del flows[:-1], masks[:-1]
         full_size = img0.shape[2:]
         residual = None
         if features.appearance[0].shape[2:] != full_size:
@@ -213,14 +230,48 @@ class EMAVFI(nn.Module):
         )
 
     def _refine(self, img0, img1, warped0, warped1, flow, mask, appearance) -> torch.Tensor:
-        """The U-Net's residual (B, 3, H, W) in [-1, 1]."""
+        """The U-Net's residual (B, 3, H, W) in [-1, 1].
+
+        Frames of more than ``refine_tile_pixels`` pixels go through the U-Net in tiles
+        (``refine.tiles``: the same result, a fraction of the memory); the warped context of
+        each tile is cut from the whole frame's features.
+        """
+        height, width = img0.shape[2:]
+        limit = self.refine_tile_pixels
+        if self.fusion is not None or not limit or height * width <= limit:
+            return self._refine_window(img0, img1, warped0, warped1, flow, mask, appearance)
+        residual = None
+        for rows, cols, core_rows, core_cols in tiles(height, width, limit):
+            window = (slice(None), slice(None), rows, cols)
+            part = self._refine_window(
+                *(x[window] for x in (img0, img1, warped0, warped1, flow, mask)),
+                appearance,
+                origin=(rows.start, cols.start),
+            )
+            if residual is None:
+                residual = part.new_empty(*part.shape[:2], height, width)
+            core = part[..., core_rows, core_cols]
+            residual[..., rows, cols][..., core_rows, core_cols] = core
+        return residual
+
+    def _refine_window(
+        self, img0, img1, warped0, warped1, flow, mask, appearance, origin=(0, 0)
+    ) -> torch.Tensor:
+        """``_refine`` on the window at ``origin`` (row, column) of the frame (all of it by
+        default); ``appearance`` is the whole frame's."""
         batch = img0.shape[0]
         flows = flow_pyramid(flow, len(appearance))
-        context0 = [backward_warp(a[:batch], f[:, :2]) for a, f in zip(appearance, flows)]
-        context1 = [backward_warp(a[batch:], f[:, 2:4]) for a, f in zip(appearance, flows)]
+        whole = origin == (0, 0) and appearance[0].shape[2:] == img0.shape[2:]
+        origins = [None if whole else (origin[0] >> i, origin[1] >> i) for i in range(len(flows))]
+        context0 = [
+            backward_warp(a[:batch], f[:, :2], o) for a, f, o in zip(appearance, flows, origins)
+        ]
+        context1 = [
+            backward_warp(a[batch:], f[:, 2:4], o) for a, f, o in zip(appearance, flows, origins)
+        ]
         if self.fusion is not None:
             context0, context1 = self.fusion(context0, context1, flows, mask)
-        inputs = torch.cat((img0, img1, warped0, warped1, mask, flow), 1)
+        inputs = torch.cat((img0, img1, warped0, warped1, mask, flow.to(img0.dtype)), 1)
         return self.unet(inputs, context0, context1) * 2 - 1
 
     def forward(

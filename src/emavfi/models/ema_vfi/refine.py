@@ -4,9 +4,18 @@ Its encoder takes the frames, the warped frames, the mask logit and the flow at 
 resolution, and at each of the five scales the context (appearance) features of both frames
 warped to time t. Its output in [0, 1] is read as a residual ``2 * out - 1``.
 Attribute names follow the published checkpoints (``down0``..``down3``, ``up0``..``up3``).
+
+Large frames are refined in tiles (``tiles``): each tile is the U-Net's input cut around a core
+with a margin of ``HALO`` pixels, wider than the U-Net's receptive field (about 80 pixels each
+side: four stride-2 stages of 3x3 convolutions, four 4x4 transposed ones), and only the core of
+its output is kept. Tile corners are multiples of 32, so every stride-2 stage samples the same
+pixels as on the whole frame: a core is the whole frame's output there, to float rounding, and
+there is nothing to blend and no seam.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -15,6 +24,30 @@ from emavfi.models.ema_vfi.flow_estimation import conv_prelu
 
 # img0, img1, warped img0, warped img1 (3 each), mask logit (1), flow (4)
 IMAGE_INPUT_DIM = 17
+HALO = 128  # margin of a tile around its core: more than the receptive field's radius
+TILE_MULTIPLE = 32  # tile corners: the U-Net's and the context pyramid's 1/16 grid, with room
+
+
+def tiles(height: int, width: int, max_core_pixels: int) -> list[tuple[slice, slice, slice, slice]]:
+    """Cut a height x width frame (multiples of 32) into tiles of cores of at most about
+    ``max_core_pixels``: ``(rows, cols, core_rows, core_cols)`` per tile, the slices of the tile
+    in the frame and of its core in the tile. The cores cover the frame once."""
+    side = max(TILE_MULTIPLE, math.isqrt(max_core_pixels) // TILE_MULTIPLE * TILE_MULTIPLE)
+    out = []
+    for top, bottom in _cores(height, side):
+        for left, right in _cores(width, side):
+            y0, x0 = max(0, top - HALO), max(0, left - HALO)
+            y1, x1 = min(height, bottom + HALO), min(width, right + HALO)
+            core = (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
+            out.append((slice(y0, y1), slice(x0, x1), *core))
+    return out
+
+
+def _cores(size: int, side: int) -> list[tuple[int, int]]:
+    """``size`` split into about equal parts of at most ``side``, at multiples of 32."""
+    count = -(-size // side)
+    bounds = [round(i * size / count / TILE_MULTIPLE) * TILE_MULTIPLE for i in range(count)]
+    return list(zip(bounds, bounds[1:] + [size]))
 
 
 class DownBlock(nn.Module):

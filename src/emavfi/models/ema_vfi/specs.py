@@ -53,6 +53,8 @@ register_model(
         pad_multiple=PAD_MULTIPLE,
         channel_order="RGB",
         description="our CPU-sized EMA-VFI (F=8, RGB) refining DIS flow, packaged weights",
+        # OpenVINO in bf16: Middlebury 34.21 dB, UCF101 34.72 dB, as in float32 (README)
+        graph_bf16=True,
     )
 )
 register_model(

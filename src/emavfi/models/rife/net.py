@@ -96,7 +96,8 @@ class IFBlock(nn.Module):
     def forward(self, x: torch.Tensor, flow: torch.Tensor | None, scale: float):
         x = _resize(x, 1.0 / scale)
         if flow is not None:
-            x = torch.cat((x, resize_flow(flow, x.shape[-2:])), 1)
+            # The flow is float32 (see IFNet.forward); the convolutions take x's dtype.
+            x = torch.cat((x, resize_flow(flow, x.shape[-2:]).to(x.dtype)), 1)
         out = self.lastconv(self.convblock(self.conv0(x)))
         out = _resize(out, scale)
         return out[:, :4] * scale, out[:, 4:5], out[:, 5:]
@@ -141,12 +142,13 @@ class IFNet(nn.Module):
             if flow is None:
                 inputs = torch.cat((img0, img1, feat0, feat1, t_plane), 1)
                 flow, mask, features = block(inputs, None, block_scale / flow_scale)
+                flow = flow.float()  # flows add up over five blocks: float32 under autocast
             else:
                 wf0 = backward_warp(feat0, flow[:, :2])
                 wf1 = backward_warp(feat1, flow[:, 2:4])
                 inputs = torch.cat((warped0, warped1, wf0, wf1, t_plane, mask, features), 1)
                 delta, mask, features = block(inputs, flow, block_scale / flow_scale)
-                flow = flow + delta
+                flow = flow + delta.float()
             warped0 = backward_warp(img0, flow[:, :2])
             warped1 = backward_warp(img1, flow[:, 2:4])
             flows.append(flow)

@@ -1,0 +1,1 @@
+"""Running models outside PyTorch: ONNX export (``export``) and the graph backends (``backends``)."""
