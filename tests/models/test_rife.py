@@ -23,7 +23,7 @@ FLOWNET = RIFE / "flownet.pkl"
 TINY_WIDTHS = [8, 8, 8, 8, 8]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # loaded per test: mutmut then sees every test reach the network's __init__s
 def flownet():
     return load_model(FLOWNET)
 
