@@ -1,0 +1,126 @@
+"""Checkpoint files as files: half precision, channel order, the atomic write, load errors."""
+
+import dataclasses
+import os
+import stat
+
+import pytest
+import safetensors.torch
+import torch
+
+from emavfi.errors import EmavfiError
+from emavfi.models import checkpoints
+from emavfi.models.checkpoints import (
+    convert_published,
+    infer_published_arch,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from emavfi.models.registry import create_model
+
+
+def test_half_stores_float16_and_loads_back_as_float32(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ema-tiny")
+    model.register_buffer("steps", torch.tensor([70000]))  # an integer: too big for float16
+    path = save_checkpoint(model, tmp_path / "half.safetensors", half=True)
+    state, _ = load_checkpoint(path)
+    assert state["steps"].dtype == torch.int64 and state["steps"].item() == 70000
+    floats = {k: v for k, v in state.items() if k != "steps"}
+    assert {v.dtype for v in floats.values()} == {torch.float16}
+    # the file without the extra buffer loads into float32, rounded to float16's precision
+    del model.steps
+    path = save_checkpoint(model, tmp_path / "half.safetensors", half=True)
+    loaded = load_model(path).state_dict()
+    for key, value in model.state_dict().items():
+        assert loaded[key].dtype == torch.float32
+        assert torch.equal(loaded[key], value.half().float()), key
+
+
+def test_bgr_channel_order_survives_the_round_trip(tmp_path):
+    model = create_model("ema-tiny")  # registered as RGB
+    model.spec = dataclasses.replace(model.spec, channel_order="BGR")
+    path = save_checkpoint(model, tmp_path / "bgr.safetensors")
+    assert load_checkpoint(path)[1]["channel_order"] == "BGR"
+    assert load_model(path).spec.channel_order == "BGR"
+
+
+def test_written_beside_the_target_under_a_hidden_name_then_renamed(tmp_path, monkeypatch):
+    """The rename is atomic only within one folder (one file system)."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    target = tmp_path / "out" / "m.safetensors"
+    target.parent.mkdir()
+    renames = []
+    real_replace = os.replace
+
+    def recording_replace(source, destination):
+        renames.append((os.fspath(source), os.fspath(destination)))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    save_checkpoint(create_model("ema-tiny"), target)
+    ((temporary, destination),) = renames
+    assert os.path.dirname(temporary) == str(target.parent) and destination == str(target)
+    assert os.path.basename(temporary).startswith(".m.safetensors.")
+    assert os.listdir(target.parent) == ["m.safetensors"] and os.listdir(elsewhere) == []
+    # an ordinary file (mkstemp's 0600 widened), whatever the umask
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (RuntimeError("PytorchStreamReader failed reading zip archive\nmore detail"), "Pytorch"),
+        (EOFError(""), "EOFError"),
+        (RuntimeError("   "), "RuntimeError"),
+    ],
+)
+def test_an_unreadable_published_file_names_the_first_line_of_the_reason(
+    tmp_path, monkeypatch, error, reason
+):
+    path = tmp_path / "broken.pkl"
+    path.write_bytes(b"PK\x03\x04")
+
+    def failing_load(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(checkpoints.torch, "load", failing_load)
+    expected = "PytorchStreamReader failed reading zip archive" if reason == "Pytorch" else reason
+    with pytest.raises(EmavfiError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: not a PyTorch checkpoint ({expected})"
+
+
+@pytest.mark.parametrize("deform_fusion", [False, True])
+def test_deformable_fusion_is_inferred_from_its_weights(deform_fusion):
+    state = convert_published(create_model("ema-tiny", deform_fusion=deform_fusion).state_dict())
+    assert infer_published_arch(state)["deform_fusion"] is deform_fusion
+
+
+def test_an_existing_folder_or_a_path_with_a_slash_is_not_a_model_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ema-cpu").mkdir()  # a folder named like a model: the folder is meant
+    for text in ("ema-cpu", "weights/ema-cpu"):
+        with pytest.raises(EmavfiError, match=f"^{text}: unsupported checkpoint type"):
+            load_model(text)
+
+
+def test_the_model_is_moved_to_the_device_asked_for(tmp_path):
+    path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
+    model = load_model(path, device="meta")  # a device other than the CPU, on any machine
+    assert {p.device.type for p in model.parameters()} == {"meta"} and not model.training
