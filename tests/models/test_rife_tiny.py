@@ -48,3 +48,17 @@ def test_flow_scale_is_a_power_of_two_from_1_16_to_4():
     for scale in (1 / 32, 0.75, 3.0, 8.0, 0.0, -1.0):
         with pytest.raises(ValueError, match=rf"power of two in \[1/16, 4\], not {scale}"):
             check_flow_scale(scale)
+
+
+def test_the_frame_is_the_last_stage_blend_clamped_to_the_unit_range(tiny_net):
+    torch.manual_seed(3)
+    # frames beyond [0, 1] make the blend overshoot both ways, so the clamp shows
+    img0, img1 = torch.rand(1, 3, 64, 64) * 3 - 1, torch.rand(1, 3, 64, 64) * 3 - 1
+    with torch.no_grad():
+        frame = tiny_net(img0, img1, 0.5)
+        aux = tiny_net(img0, img1, 0.5, return_aux=True)
+    assert aux.merged.min() < 0 and aux.merged.max() > 1
+    assert torch.equal(frame, aux.merged.clamp(0, 1)) and torch.equal(aux.pred, frame)
+    assert len(aux.merged_stages) == len(aux.flow_stages) == 5
+    assert torch.equal(aux.merged_stages[-1], aux.merged)
+    assert torch.equal(aux.flow_stages[-1], aux.flow)
