@@ -11,13 +11,14 @@ import torch
 from emavfi.errors import EmavfiError
 from emavfi.models import checkpoints
 from emavfi.models.checkpoints import (
+    check_arch,
     convert_published,
     infer_published_arch,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
-from emavfi.models.registry import create_model
+from emavfi.models.registry import create_model, get_spec
 
 
 def test_half_stores_float16_and_loads_back_as_float32(tmp_path):
@@ -124,3 +125,46 @@ def test_the_model_is_moved_to_the_device_asked_for(tmp_path):
     path = save_checkpoint(create_model("ema-tiny"), tmp_path / "m.safetensors")
     model = load_model(path, device="meta")  # a device other than the CPU, on any machine
     assert {p.device.type for p in model.parameters()} == {"meta"} and not model.training
+
+
+def _tiny_arch(**changes):
+    return {**get_spec("ema-tiny").arch, **changes}
+
+
+def test_arch_numbers_may_reach_four_times_the_largest_registered_and_no_further():
+    # EMA-VFI's registered variants: widths 4 to 32, window 7, depths 1 to 4, five stages
+    for fine in (
+        _tiny_arch(width=128),
+        _tiny_arch(width=1),
+        _tiny_arch(window_size=28),
+        _tiny_arch(depths=[16, 16, 16, 16, 16]),
+        _tiny_arch(flow_init="dis", deform_fusion=True),
+    ):
+        assert check_arch("ema-tiny", fine) is fine
+    for key, value, shown in (
+        ("width", 129, "width=129"),
+        ("width", 0, "width=0"),
+        ("width", 64.0, "width=64.0"),
+        ("width", True, "width=true"),
+        ("width", float("inf"), "width=Infinity"),
+        ("window_size", 29, "window_size=29"),
+        ("depths", [16, 16, 16, 16, 17], "depths[4]=17"),
+        ("depths", [2, 2, 2, 2], "depths=[2, 2, 2, 2]"),
+        ("flow_init", "DIS", "flow_init='DIS'"),
+        ("deform_fusion", 1, "deform_fusion=1"),
+    ):
+        with pytest.raises(EmavfiError) as info:
+            check_arch("ema-tiny", _tiny_arch(**{key: value}))
+        assert str(info.value) == f"arch value {shown} is outside what the registry allows"
+
+
+def test_arch_must_name_exactly_the_spec_arguments():
+    with pytest.raises(EmavfiError, match=r"^arch must be a mapping of arguments, got list$"):
+        check_arch("ema-tiny", [4, 7])
+    arch = _tiny_arch(extra=1)
+    del arch["width"]
+    with pytest.raises(
+        EmavfiError,
+        match=r"^arch does not fit model 'ema-tiny': missing \['width'\], unknown \['extra'\]$",
+    ):
+        check_arch("ema-tiny", arch)
