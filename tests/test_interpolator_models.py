@@ -258,3 +258,27 @@ def test_scale_on_a_model_without_flow_scale_is_logged_as_ignored(caplog):
         Interpolator(_Blend(), device="cpu", scale=1.0)
         Interpolator(_Coder(), device="cpu", scale=0.5)
     assert ignored not in caplog.messages and "fake estimates" not in caplog.text
+
+
+class _FlowScaled(_Blend):
+    """Estimates flow at a scale but refines nothing (as RIFE): no ``refine_at_scale``."""
+
+    def forward(self, img0, img1, timestep, flow_scale=1.0):
+        self.flow_scale = flow_scale
+        return super().forward(img0, img1, timestep)
+
+
+def test_fast_on_a_model_without_refinement_only_sets_the_scale(caplog):
+    note = "model fake refines nothing at full size: --fast only sets the scale"
+    with caplog.at_level(logging.INFO, logger="emavfi.interpolator"):
+        interp = Interpolator(_FlowScaled(), device="cpu", scale=0.5, refine_at_scale=True)
+    assert caplog.messages == [note]
+    assert interp.scale == 0.5 and interp.refine_at_scale is True  # as the eval report records
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    assert torch.allclose(interp(a, b, [0.5])[0], (a + b) / 2)
+    assert interp.model.flow_scale == 0.5
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="emavfi.interpolator"):
+        Interpolator(_FlowScaled(), device="cpu", scale=0.5)  # --fast not asked for
+        Interpolator(_Blend(), device="cpu", refine_at_scale=True)  # no flow scale at all
+    assert "refines nothing" not in caplog.text
