@@ -168,3 +168,37 @@ def test_arch_must_name_exactly_the_spec_arguments():
         match=r"^arch does not fit model 'ema-tiny': missing \['width'\], unknown \['extra'\]$",
     ):
         check_arch("ema-tiny", arch)
+
+
+class _NotATensor:
+    """Any object of a class of ours: ``torch.load(weights_only=True)`` refuses it."""
+
+
+def test_a_torch_archive_with_objects_is_refused_as_unsafe_not_as_garbage(tmp_path):
+    archive = tmp_path / "objects.pth"
+    torch.save({"weight": torch.zeros(1), "extra": _NotATensor()}, archive)
+    assert archive.read_bytes()[:2] == b"PK"  # torch.save writes a zip archive
+    with pytest.raises(EmavfiError, match=r"objects.pth: cannot be loaded safely"):
+        load_model(archive)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"PX" + bytes(30))
+    with pytest.raises(EmavfiError, match=r"garbage.pth: not a PyTorch checkpoint"):
+        load_model(garbage)
+
+
+def test_a_learned_model_without_weights_or_release_asks_for_a_checkpoint():
+    with pytest.raises(EmavfiError) as info:
+        load_model("ema-tiny")
+    assert str(info.value) == (
+        "model 'ema-tiny' has no packaged weights: pass a .safetensors checkpoint of it instead"
+    )
+
+
+@pytest.mark.parametrize("first", [None, torch.zeros(8, 3)])
+def test_published_arch_needs_the_4d_first_convolution(first):
+    state = {"feature_bone.block2.conv.0.weight": torch.zeros(8, 8, 3, 3)}
+    if first is not None:
+        state["feature_bone.block1.conv.0.weight"] = first
+    with pytest.raises(EmavfiError) as info:
+        infer_published_arch(state)
+    assert str(info.value) == "not an EMA-VFI checkpoint (no feature_bone.block1 weights)"
