@@ -202,3 +202,25 @@ def test_published_arch_needs_the_4d_first_convolution(first):
     with pytest.raises(EmavfiError) as info:
         infer_published_arch(state)
     assert str(info.value) == "not an EMA-VFI checkpoint (no feature_bone.block1 weights)"
+
+
+@pytest.mark.parametrize("length", [38, 39, 40])
+def test_values_in_messages_are_cut_after_40_characters(length):
+    value = "x" * (length - 2)  # shown with its quotes: exactly `length` characters
+    with pytest.raises(EmavfiError) as info:
+        check_arch("ema-tiny", _tiny_arch(flow_init=value))
+    assert str(info.value) == f"arch value flow_init='{value}' is outside what the registry allows"
+    long = "x" * (length - 1)  # one more character: cut to 37 and "..."
+    with pytest.raises(EmavfiError) as info:
+        check_arch("ema-tiny", _tiny_arch(flow_init=long))
+    shown = f"'{long}'" if length + 1 <= 40 else f"'{long}'"[:37] + "..."
+    assert str(info.value) == f"arch value flow_init={shown} is outside what the registry allows"
+
+
+def test_arch_mismatch_says_none_for_the_side_that_fits():
+    with pytest.raises(EmavfiError, match=r": missing none, unknown \['extra'\]$"):
+        check_arch("ema-tiny", _tiny_arch(extra=1))
+    arch = _tiny_arch()
+    del arch["width"]
+    with pytest.raises(EmavfiError, match=r": missing \['width'\], unknown none$"):
+        check_arch("ema-tiny", arch)
