@@ -1,9 +1,10 @@
-"""Mutation testing of the core modules with mutmut (by hand, not in CI: about 40 minutes on
-two CPU cores). The modules and the tests that guard them are in pyproject.toml [tool.mutmut].
+"""Mutation testing of the core modules with mutmut (by hand, not in CI: hours for all of them
+on two CPU cores). The modules and the tests that guard them are in pyproject.toml [tool.mutmut].
 
     pip install -e ".[test,mutation]"
-    python scripts/mutation_test.py            # mutmut run, then the score per module
-    python scripts/mutation_test.py --report   # the score of the last run only
+    python scripts/mutation_test.py                       # mutmut run, then the score per module
+    python scripts/mutation_test.py emavfi.interpolator   # (re)run one module's mutants only
+    python scripts/mutation_test.py --report              # the score of the last run only
 
 Prints, per module, how many mutants the tests killed, how many survived or ran no test, and
 the score (killed / all); then every survivor that docs/testing.md does not explain. Exits 1 if
@@ -84,9 +85,14 @@ def report(statuses: dict[str, str]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="only report the last run")
+    parser.add_argument(
+        "modules", nargs="*", help="rerun only these modules' mutants, e.g. emavfi.metrics"
+    )
     args = parser.parse_args()
     if not args.report:
-        subprocess.run(["mutmut", "run"], cwd=ROOT, check=False)
+        for module in args.modules or [None]:
+            names = [f"{module}.*"] if module else []  # a name pattern reruns every match
+            subprocess.run(["mutmut", "run", *names], cwd=ROOT, check=False)
     return report(results())
 
 

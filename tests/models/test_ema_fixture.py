@@ -18,7 +18,7 @@ def reference():
     return load_file(str(FIXTURES / "tiny_F8_io.safetensors"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # built per test: mutmut then sees every test reach the network's __init__s
 def published_tiny():
     state = torch.load(FIXTURES / "tiny_F8.pkl", map_location="cpu", weights_only=True)
     model = EMAVFI(width=8, window_size=7, depths=[2, 2, 2, 2, 2])

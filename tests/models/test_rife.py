@@ -23,7 +23,7 @@ FLOWNET = RIFE / "flownet.pkl"
 TINY_WIDTHS = [8, 8, 8, 8, 8]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # loaded per test: mutmut then sees every test reach the network's __init__s
 def flownet():
     return load_model(FLOWNET)
 
@@ -40,29 +40,46 @@ def test_released_checkpoint_loads_by_path_as_bgr(flownet):
     assert all(torch.equal(state[k], used[k]) for k in used)
 
 
-def test_reference_vectors_are_reproduced(flownet):
-    reference = load_file(str(RIFE / "rife_v425_io.safetensors"))
-    checked = set()
-    for key in reference:
-        match = re.fullmatch(r"(\d+x\d+)/t([\d.]+)/s([\d.]+)/(\w+)", key)
-        if match is None:
-            continue
-        tag, t, scale, name = match.groups()
-        img0, img1 = reference[f"{tag}/img0"], reference[f"{tag}/img1"]
-        with torch.no_grad():
-            out = flownet(img0, img1, float(t), return_aux=True, flow_scale=float(scale))
-        assert len(out.flow_stages) == 5
-        ours = {
-            "flow": out.flow,
-            "flow_block0": out.flow_stages[0],
-            "mask": out.mask,
-            "pred": out.merged,  # the reference's frame is not clamped
-        }[name]
-        assert ours.shape == reference[key].shape, key
-        assert (ours - reference[key]).abs().max().item() < 1e-4, key
-        checked.add((tag, t, scale, name))
-    # both sizes, t = 0.5 and 0.25, S = 1 (both sizes) and 0.5 (128x256), four tensors each
-    assert len(checked) == (2 + 1) * 2 * 4
+REFERENCE_CASES = [  # (size, t, flow_scale): both sizes at S = 1, and S = 0.5 at 128x256
+    ("128x192", "0.5", "1.0"),
+    ("128x192", "0.25", "1.0"),
+    ("128x256", "0.5", "1.0"),
+    ("128x256", "0.25", "1.0"),
+    ("128x256", "0.5", "0.5"),
+    ("128x256", "0.25", "0.5"),
+]
+
+
+@pytest.fixture(scope="module")
+def rife_reference():
+    return load_file(str(RIFE / "rife_v425_io.safetensors"))
+
+
+def test_reference_holds_exactly_the_cases_checked(rife_reference):
+    cases = {
+        tuple(re.fullmatch(r"(\d+x\d+)/t([\d.]+)/s([\d.]+)/\w+", key).groups())
+        for key in rife_reference
+        if not key.endswith(("/img0", "/img1"))
+    }
+    assert cases == set(REFERENCE_CASES)
+
+
+@pytest.mark.parametrize("tag, t, scale", REFERENCE_CASES)
+def test_reference_vectors_are_reproduced(flownet, rife_reference, tag, t, scale):
+    img0, img1 = rife_reference[f"{tag}/img0"], rife_reference[f"{tag}/img1"]
+    with torch.no_grad():
+        out = flownet(img0, img1, float(t), return_aux=True, flow_scale=float(scale))
+    assert len(out.flow_stages) == 5
+    ours = {
+        "flow": out.flow,
+        "flow_block0": out.flow_stages[0],
+        "mask": out.mask,
+        "pred": out.merged,  # the reference's frame is not clamped
+    }
+    for name, tensor in ours.items():
+        key = f"{tag}/t{t}/s{scale}/{name}"
+        assert tensor.shape == rife_reference[key].shape, key
+        assert (tensor - rife_reference[key]).abs().max().item() < 1e-4, key
 
 
 def _write_pair(tmp_path, height=37, width=53):

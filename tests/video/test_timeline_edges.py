@@ -1,0 +1,44 @@
+"""Timeline edge cases: duplicate timestamps, kept frames, the default blend, exact messages."""
+
+import logging
+from fractions import Fraction
+
+import pytest
+
+from emavfi.errors import EmavfiError
+from emavfi.video.timeline import OutputFrame, Timeline, frames_between, resolve_mode, select
+
+
+def test_frame_interval_keeps_every_kth_frame():
+    assert select(7, 3) == [0, 3, 6]
+    assert select(6, 2) == [0, 2, 4]
+    assert select(3, 1) == [0, 1, 2]
+
+
+def test_two_frames_at_the_same_time_add_no_output_in_factor_mode():
+    """A duplicated timestamp (seen in variable-rate files) spans nothing to fill."""
+    timeline = Timeline(Fraction(0), Fraction(10), factor=2)
+    assert list(timeline.times_between(Fraction(3), Fraction(3))) == []
+    assert list(timeline.times_between(Fraction(3), Fraction(2))) == []
+    assert list(timeline.times_between(Fraction(3), Fraction(6))) == [3, 4, 5]
+
+
+def test_frames_between_blends_unless_told_of_a_cut():
+    times = [Fraction(4), Fraction(5)]
+    blended = list(frames_between(times, 0, Fraction(4), 1, Fraction(8)))
+    assert blended == [OutputFrame(Fraction(4), 0, 1, 0.0), OutputFrame(Fraction(5), 0, 1, 0.25)]
+    held = list(frames_between(times, 0, Fraction(4), 1, Fraction(8), cut=True))
+    assert held == [OutputFrame(Fraction(4), 0, 0, 0.0), OutputFrame(Fraction(5), 0, 0, 0.0)]
+
+
+def test_messages_are_exactly_one_plain_line(caplog):
+    with pytest.raises(ValueError, match=r"^give exactly one of fps and factor$"):
+        Timeline(Fraction(0), Fraction(1), fps=Fraction(30), factor=1)
+    with pytest.raises(
+        EmavfiError,
+        match=r"^the video has no duration \(its last timestamp is not after its first\)$",
+    ):
+        Timeline(Fraction(1), Fraction(1), factor=1)
+    with caplog.at_level(logging.WARNING, logger="emavfi.video.timeline"):
+        resolve_mode(Fraction(48), 2)
+    assert caplog.messages == ["both a target fps (48) and a factor (2) were given: the fps wins"]
