@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from emavfi import interpolator
 from emavfi.engines.blend import BlendEngine
 from emavfi.engines.classical import ClassicalEngine
 from emavfi.errors import EmavfiError
@@ -182,11 +183,15 @@ def test_on_cuda_an_engine_stays_fp32_in_its_layout(monkeypatch):
     assert interp.precision == "fp32" and engine.moves == [((torch.device("cuda"),), {})]
 
 
-def test_on_the_cpu_auto_precision_is_fp32_and_explicit_ones_are_kept(monkeypatch):
+@pytest.mark.parametrize("native_bf16, expected", [(False, "fp32"), (True, "bf16")])
+def test_on_the_cpu_auto_precision_follows_native_bf16_and_explicit_ones_are_kept(
+    monkeypatch, native_bf16, expected
+):
     _machine(monkeypatch, cuda=False, mps=False)
+    monkeypatch.setattr(interpolator, "cpu_has_bf16", lambda: native_bf16)
     net = _Mover(learned=True)
     interp = Interpolator(net)  # device auto: the CPU here
-    assert interp.device == CPU and interp.precision == "fp32"
+    assert interp.device == CPU and interp.precision == expected
     assert net.moves == [((CPU,), {})]
     assert Interpolator(_Blend(), device="cpu", precision="bf16").precision == "bf16"
 

@@ -65,7 +65,7 @@ def test_written_beside_the_target_under_a_hidden_name_then_renamed(tmp_path, mo
     save_checkpoint(create_model("ema-tiny"), target)
     ((temporary, destination),) = renames
     assert os.path.dirname(temporary) == str(target.parent) and destination == str(target)
-    assert os.path.basename(temporary).startswith(".m.safetensors.")
+    assert os.path.basename(temporary).startswith(".m.partial-")
     assert os.listdir(target.parent) == ["m.safetensors"] and os.listdir(elsewhere) == []
     # an ordinary file (mkstemp's 0600 widened), whatever the umask
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o644

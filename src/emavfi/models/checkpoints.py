@@ -150,6 +150,7 @@ def save_checkpoint(
     }
     with atomic_path(path) as temp:
         save_file(tensors, str(temp), metadata=metadata)
+        os.chmod(temp, 0o644)  # safetensors creates it 0600; a checkpoint is an ordinary file
     return path
 
 
