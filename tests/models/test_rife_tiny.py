@@ -62,3 +62,18 @@ def test_the_frame_is_the_last_stage_blend_clamped_to_the_unit_range(tiny_net):
     assert len(aux.merged_stages) == len(aux.flow_stages) == 5
     assert torch.equal(aux.merged_stages[-1], aux.merged)
     assert torch.equal(aux.flow_stages[-1], aux.flow)
+
+
+def test_a_bfloat16_network_keeps_its_float32_flow_out_of_the_convolutions(tiny_net):
+    # IFNet keeps the flow in float32; each block casts it to the features' dtype before its
+    # convolutions, else a bfloat16 network fails on a float32 input
+    torch.manual_seed(3)
+    img0, img1 = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    half = IFNet(widths=[4, 4, 4, 4, 4]).eval()
+    half.load_state_dict(tiny_net.state_dict())
+    half = half.to(torch.bfloat16)
+    with torch.no_grad():
+        full = tiny_net(img0, img1)
+        out = half(img0.bfloat16(), img1.bfloat16())
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), full, atol=0.05)

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 def downscale_flow(flow: torch.Tensor) -> torch.Tensor:
     """Halve a flow field (B, 4, H, W) -> (B, 4, H/2, W/2): bilinear resize, values halved."""
-    half = F.interpolate(
-        flow, scale_factor=0.5, mode="bilinear", align_corners=False, recompute_scale_factor=False
-    )
+    # F.interpolate's defaults are meant: align_corners=False, the factor used as given
+    # (recompute_scale_factor); spelling them out only made equivalent mutants
+    half = F.interpolate(flow, scale_factor=0.5, mode="bilinear")
     return half * 0.5
 
 
