@@ -284,6 +284,22 @@ def test_encode_receives_the_scale_options():
     assert net.options == (0.5, True) and torch.allclose(out, 0.75 * a + 0.25 * b)
 
 
+def test_only_the_last_timestep_of_a_pair_is_decoded_as_last():
+    class Coder(_Recorder):
+        def encode(self, img0, img1):
+            return img0, img1
+
+        def decode(self, img0, img1, timestep, features, last=False):
+            self.lasts.append(last)
+            return super().forward(*features, timestep)
+
+    net = Coder(1, "RGB")
+    net.lasts = []
+    a, b = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    Interpolator(net, device="cpu", batch_size=1)(a, b, [0.25, 0.5, 0.75])
+    assert net.lasts == [False, False, True] * 2  # per chunk of one pair
+
+
 def test_uint8_tensors_are_scaled_and_single_frames_batched():
     net = _Recorder(1, "RGB")
     a = torch.full((3, 2, 2), 51, dtype=torch.uint8)  # 0.2

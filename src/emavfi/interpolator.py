@@ -148,6 +148,11 @@ class Interpolator:
             choices = ", ".join(f"{value:g}" for value in allowed)
             raise EmavfiError(f"model {self.name} takes scale {choices}, not {scale:g}")
         self._scale_kwargs: dict = {"flow_scale": scale} if takes_scale else {}
+        # decode(..., last=True) lets a model free what only later timesteps would reuse.
+        decode = getattr(self.model, "decode", None)
+        self._decode_takes_last = (
+            decode is not None and "last" in inspect.signature(decode).parameters
+        )
         if refine_at_scale and "refine_at_scale" in params:
             self._scale_kwargs["refine_at_scale"] = True
         elif refine_at_scale and takes_scale:
@@ -251,12 +256,10 @@ class Interpolator:
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             if hasattr(self.model, "encode") and hasattr(self.model, "decode"):
                 features = self.model.encode(img0, img1, **self._scale_kwargs)
-                for t in times:
-                    preds.append(
-                        self.model.decode(
-                            img0, img1, torch.full((batch,), t, device=img0.device), features
-                        )
-                    )
+                for k, t in enumerate(times):
+                    timestep = torch.full((batch,), t, device=img0.device)
+                    last = {"last": k == len(times) - 1} if self._decode_takes_last else {}
+                    preds.append(self.model.decode(img0, img1, timestep, features, **last))
             else:
                 for t in times:
                     preds.append(

@@ -1,8 +1,11 @@
-"""Large frames are refined in tiles (models/ema_vfi/refine.py): the same frame, no seams."""
+"""Large frames are refined in tiles (models/ema_vfi/refine.py) and their full-size
+convolutions run in bands of rows (models/contract.conv_in_bands): the same frame, no seams."""
 
 import pytest
 import torch
+from torch import nn
 
+from emavfi.models import contract
 from emavfi.models.ema_vfi import net, refine
 from emavfi.models.registry import create_model, get_spec
 from emavfi.runtime.backends import sample_pair
@@ -84,3 +87,49 @@ def test_frames_up_to_1080p_are_refined_whole(monkeypatch):
     with torch.no_grad():
         model(img0, img1, 0.5)
     assert model.refine_tile_pixels >= 1920 * 1088
+
+
+def test_convolutions_in_bands_equal_the_whole_map(monkeypatch):
+    torch.manual_seed(0)
+    layers = nn.Sequential(nn.Conv2d(5, 6, 3, 1, 1), nn.PReLU(6), nn.Conv2d(6, 4, 3, 1, 1))
+    parts = [torch.rand(2, 3, 50, 24), torch.rand(2, 2, 50, 24)]
+    with torch.no_grad():
+        whole = layers(torch.cat(parts, 1))
+        monkeypatch.setattr(contract, "BAND_ABOVE_PIXELS", 0)
+        monkeypatch.setattr(contract, "BAND_PIXELS", 24 * 7)  # bands of 7 rows, the last of 1
+        bands = []
+        layers.register_forward_hook(lambda module, args, out: bands.append(out.shape[2]))
+        banded = contract.conv_in_bands(layers, parts, margin=2)
+        assert bands == [9] + [11] * 5 + [10, 3]  # 7 rows and up to 2 more each side
+        assert float((banded - whole).abs().max()) < 1e-6
+        # Cut without the margin, the rows along each cut differ: the check above can fail.
+        assert float((contract.conv_in_bands(layers, parts, margin=0) - whole).abs().max()) > 1e-3
+
+
+def test_a_frame_through_banded_convolutions_is_the_whole_frames(monkeypatch):
+    model, img0, img1 = _model_and_pair()
+    with torch.no_grad():
+        whole = model(img0, img1, 0.4)
+        monkeypatch.setattr(contract, "BAND_ABOVE_PIXELS", 0)
+        monkeypatch.setattr(contract, "BAND_PIXELS", WIDTH * 40)  # extractor 7 bands, head 2
+        calls = []
+        for convs in (model.feature_bone.block1.conv, model.block[1].conv):
+            convs.register_forward_hook(lambda module, args, out: calls.append(module))
+        banded = model(img0, img1, 0.4)
+    extractor, head = model.feature_bone.block1.conv, model.block[1].conv
+    assert [c is extractor for c in calls].count(True) == 7  # 256 rows in bands of 40
+    assert [c is head for c in calls].count(True) == 2  # its map: 128 x 208, bands of 80 rows
+    assert float((banded - whole).abs().max()) < 1e-5
+
+
+def test_the_last_timestep_frees_the_pairs_dis_flows():
+    """decode(last=True) drops the DIS flows it has used; earlier timesteps keep them."""
+    model, img0, img1 = _model_and_pair()
+    with torch.no_grad():
+        features = model.encode(img0, img1)
+        first = model.decode(img0, img1, 0.3, features)
+        assert features.dis_pairs is not None
+        second = model.decode(img0, img1, 0.7, features, last=True)
+        assert features.dis_pairs is None
+        assert float((first - model(img0, img1, 0.3)).abs().max()) < 1e-6
+        assert float((second - model(img0, img1, 0.7)).abs().max()) < 1e-6

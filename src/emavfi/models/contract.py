@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass
@@ -133,3 +134,39 @@ def resize_flow(flow: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     scale = flow.new_tensor([ratio_x, ratio_y, ratio_x, ratio_y]).view(1, 4, 1, 1)
     resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
     return resized * scale
+
+
+# ``conv_in_bands``: maps of more than BAND_ABOVE_PIXELS (a frame above 720p at full size) go
+# through in bands of rows of about BAND_PIXELS.
+BAND_ABOVE_PIXELS = 1024 * 1024
+BAND_PIXELS = 512 * 1024
+
+
+def conv_in_bands(layers: nn.Module, parts: list[torch.Tensor], margin: int) -> torch.Tensor:
+    """``layers`` (convolutions, at most ``margin`` rows of reach each side) applied to the
+    channel concatenation of ``parts`` (each (B, C_i, H, W)), in bands of rows on large maps.
+
+    Each band is cut with ``margin`` extra rows each side and only its own rows are kept: the
+    same values as on the whole map, without the whole map's input stack and activations (a
+    4K frame's full-size stages). Maps of up to ``BAND_ABOVE_PIXELS``, and traced graphs
+    (ONNX export: dynamic sizes), go through whole.
+    """
+    height, width = parts[0].shape[2:]
+    rows = max(1, BAND_PIXELS // width)
+    if height * width <= BAND_ABOVE_PIXELS or rows >= height or torch.jit.is_tracing():
+        return layers(torch.cat(parts, 1) if len(parts) > 1 else parts[0])
+    out = None
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        start, stop = max(0, top - margin), min(height, bottom + margin)
+        band = layers(torch.cat([part[:, :, start:stop] for part in parts], 1))
+        if out is None:
+            channels_last = band.is_contiguous(memory_format=torch.channels_last)
+            out = torch.empty(
+                (*band.shape[:2], height, width),
+                dtype=band.dtype,
+                device=band.device,
+                memory_format=torch.channels_last if channels_last else torch.contiguous_format,
+            )
+        out[:, :, top:bottom] = band[:, :, top - start : bottom - start]
+    return out

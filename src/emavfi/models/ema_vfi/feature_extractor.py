@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emavfi.models.contract import conv_in_bands
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
 
 NUM_CNN_STAGES = 3
@@ -31,7 +32,7 @@ class ConvBlock(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        return conv_in_bands(self.conv, [x], margin=len(self.conv) // 2)  # one row per conv
 
 
 class OverlapPatchEmbed(nn.Module):

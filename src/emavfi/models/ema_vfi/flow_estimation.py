@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emavfi.models.contract import backward_warp, resize_flow
+from emavfi.models.contract import backward_warp, conv_in_bands, resize_flow
 
 
 def conv_prelu(in_dim: int, out_dim: int, stride: int = 1) -> nn.Sequential:
@@ -60,12 +60,11 @@ class FlowHead(nn.Module):
         if upscale != 1:
             # one image at a time: the same values, without a full-size stack of all of them
             images = [_resize(image, 1.0 / upscale) for image in images]
-        images = torch.cat(images, 1)
         if flow is not None:
             if upscale != 1:
-                flow = resize_flow(flow, images.shape[-2:])
-            images = torch.cat((images, flow.to(images.dtype)), 1)  # flow: float32
-        out = self.conv(torch.cat([features, images], 1))
+                flow = resize_flow(flow, images[0].shape[-2:])
+            images = [*images, flow.to(images[0].dtype)]  # flow: float32
+        out = conv_in_bands(self.conv, [features, *images], margin=len(self.conv))
         if upscale != 1:
             out = F.interpolate(out, scale_factor=upscale, mode="bilinear", align_corners=False)
         return out[:, :4] * upscale, out[:, 4:5]

@@ -37,9 +37,11 @@ from emavfi.models.ema_vfi.warp import flow_pyramid
 
 FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
 REFINE_MULTIPLE = 32  # the refinement U-Net's (five stride-2 stages)
-# Frames up to 1080p are refined whole; larger ones in tiles of cores of about this many pixels
-# (3840x2160: 6 tiles), which keeps a 4K frame within 4 GB of RAM (README, "4K").
+# Frames up to 1080p are refined whole; larger ones in tiles of cores of at most about
+# REFINE_CORE_PIXELS (3840x2160: 12 tiles), which keeps a 4K frame within 4 GB of RAM in fp32
+# (README, "4K on a CPU").
 REFINE_TILE_PIXELS = 1920 * 1088
+REFINE_CORE_PIXELS = 1024 * 1024
 
 
 @dataclass
@@ -171,14 +173,19 @@ class EMAVFI(nn.Module):
         features: PairFeatures,
         return_aux: bool = False,
         initial: tuple[torch.Tensor, torch.Tensor] | None = None,
+        last: bool = False,
     ) -> torch.Tensor | InterpolationOutput:
         """The frame at ``timestep`` (float, (B,) or (B, 1, 1, 1)) from ``encode``'s features.
 
         ``initial`` (``flow_init="dis"`` only): ``dis_initial``'s result, computed here if None.
+        ``last``: the features' last use; what only later timesteps would reuse (the DIS
+        flows, 200 MB at 4K) is freed as soon as it has served.
         """
         t = timestep_tensor(timestep, img0)
         if self.flow_init == "dis" and initial is None:
             initial = self.dis_initial(features, t)
+        if last:
+            features.dis_pairs = None
         flows, masks = estimate_flow(
             self.block,
             features.flow_img0,
@@ -207,12 +214,13 @@ class EMAVFI(nn.Module):
             flows = [resize_flow(flow, full_size) for flow in flows]
             masks = [_upscale(mask, full_size) for mask in masks]
         flow, mask = flows[-1], masks[-1]
+        if residual is None and not return_aux and self._tiled(full_size):
+            return self._synthesise_in_tiles(img0, img1, flow, mask, features.appearance)
         warped0 = backward_warp(img0, flow[:, :2])
         warped1 = backward_warp(img1, flow[:, 2:4])
-        weight0 = torch.sigmoid(mask)
-        merged = warped0 * weight0 + warped1 * (1 - weight0)
         if residual is None:
             residual = self._refine(img0, img1, warped0, warped1, flow, mask, features.appearance)
+        merged = _merge(warped0, warped1, mask)
         pred = torch.clamp(merged + residual, 0, 1)
         if not return_aux:
             return pred
@@ -224,41 +232,53 @@ class EMAVFI(nn.Module):
             pred=pred,
             merged=merged,
             flow=flow,
-            mask=weight0,
+            mask=torch.sigmoid(mask),
             flow_stages=flows,
             merged_stages=merged_stages,
         )
 
-    def _refine(self, img0, img1, warped0, warped1, flow, mask, appearance) -> torch.Tensor:
-        """The U-Net's residual (B, 3, H, W) in [-1, 1].
+    def _tiled(self, size: torch.Size) -> bool:
+        """Whether a frame of this size is synthesised in tiles (``refine_tile_pixels``)."""
+        limit = self.refine_tile_pixels
+        return self.fusion is None and bool(limit) and size[0] * size[1] > limit
 
-        Frames of more than ``refine_tile_pixels`` pixels go through the U-Net in tiles
-        (``refine.tiles``: the same result, a fraction of the memory); the warped context of
-        each tile is cut from the whole frame's features.
+    def _synthesise_in_tiles(self, img0, img1, flow, mask, appearance) -> torch.Tensor:
+        """The frame (B, 3, H, W) from the final flow and mask logit, warped, refined and
+        blended tile by tile (``refine.tiles``, cores of at most ``refine_tile_pixels`` and
+        ``REFINE_CORE_PIXELS`` pixels).
+
+        Each tile's warps and warped context are cut from the whole frame's, so a core is the
+        whole frame's result there, to float rounding, without the full-size warped frames and
+        residual (4K: a quarter of the peak memory).
         """
         height, width = img0.shape[2:]
-        limit = self.refine_tile_pixels
-        if self.fusion is not None or not limit or height * width <= limit:
-            return self._refine_window(img0, img1, warped0, warped1, flow, mask, appearance)
-        residual = None
-        for rows, cols, core_rows, core_cols in tiles(height, width, limit):
+        pred = torch.empty_like(img0)
+        core_pixels = min(self.refine_tile_pixels, REFINE_CORE_PIXELS)
+        for rows, cols, core_rows, core_cols in tiles(height, width, core_pixels):
             window = (slice(None), slice(None), rows, cols)
-            part = self._refine_window(
-                *(x[window] for x in (img0, img1, warped0, warped1, flow, mask)),
+            origin = (rows.start, cols.start)
+            tile_flow, tile_mask = flow[window], mask[window]
+            warped0 = backward_warp(img0, tile_flow[:, :2], origin)
+            warped1 = backward_warp(img1, tile_flow[:, 2:4], origin)
+            residual = self._refine(
+                img0[window],
+                img1[window],
+                warped0,
+                warped1,
+                tile_flow,
+                tile_mask,
                 appearance,
-                origin=(rows.start, cols.start),
+                origin,
             )
-            if residual is None:
-                residual = part.new_empty(*part.shape[:2], height, width)
-            core = part[..., core_rows, core_cols]
-            residual[..., rows, cols][..., core_rows, core_cols] = core
-        return residual
+            tile = torch.clamp(_merge(warped0, warped1, tile_mask) + residual, 0, 1)
+            pred[window][..., core_rows, core_cols] = tile[..., core_rows, core_cols]
+        return pred
 
-    def _refine_window(
+    def _refine(
         self, img0, img1, warped0, warped1, flow, mask, appearance, origin=(0, 0)
     ) -> torch.Tensor:
-        """``_refine`` on the window at ``origin`` (row, column) of the frame (all of it by
-        default); ``appearance`` is the whole frame's."""
+        """The U-Net's residual (B, 3, h, w) in [-1, 1] for the window at ``origin`` (row,
+        column) of the frame (all of it by default); ``appearance`` is the whole frame's."""
         batch = img0.shape[0]
         flows = flow_pyramid(flow, len(appearance))
         whole = origin == (0, 0) and appearance[0].shape[2:] == img0.shape[2:]
@@ -294,10 +314,14 @@ class EMAVFI(nn.Module):
         return self.decode(img0, img1, timestep, features, return_aux)
 
 
-def _blend(img0, img1, flow, mask_logit) -> torch.Tensor:
+def _merge(warped0, warped1, mask_logit) -> torch.Tensor:
+    """The warped frames blended by ``sigmoid(mask_logit)``, img0's weight."""
     weight0 = torch.sigmoid(mask_logit)
-    warped0 = backward_warp(img0, flow[:, :2])
-    return warped0 * weight0 + backward_warp(img1, flow[:, 2:4]) * (1 - weight0)
+    return warped0 * weight0 + warped1 * (1 - weight0)
+
+
+def _blend(img0, img1, flow, mask_logit) -> torch.Tensor:
+    return _merge(backward_warp(img0, flow[:, :2]), backward_warp(img1, flow[:, 2:4]), mask_logit)
 
 
 def _upscale(x: torch.Tensor, size) -> torch.Tensor:
