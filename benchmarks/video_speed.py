@@ -98,14 +98,15 @@ def decoded(clip: Path) -> list:
 
 def model_alone(model, frames: list, batch_size: int) -> float:
     """Seconds of the model on the clip's consecutive pairs, in the pipeline's batches."""
-    from emavfi.video.pipeline import from_tensor, to_tensor
+    from emavfi.imageio import frames_to_tensor, tensor_to_frames
 
     pairs = list(itertools.pairwise(frames))
     started = time.perf_counter()
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        img0, img1 = to_tensor([p[0] for p in chunk]), to_tensor([p[1] for p in chunk])
-        from_tensor(model(img0, img1, [0.5])[0], np.uint8)
+        img0 = frames_to_tensor(np.stack([p[0] for p in chunk]))
+        img1 = frames_to_tensor(np.stack([p[1] for p in chunk]))
+        tensor_to_frames(model(img0, img1, [0.5])[0], np.uint8)
     return time.perf_counter() - started
 
 
@@ -113,14 +114,17 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     """Interpolate ``clip`` 2x with ``engine`` in this process; timing and peak memory."""
     import torch
 
-    from emavfi.video.pipeline import VideoOptions, interpolate_video, to_tensor
+    from emavfi.imageio import frames_to_tensor
+    from emavfi.video.pipeline import VideoOptions, interpolate_video
     from emavfi.video.threads import thread_budget
 
     frames = decoded(clip)
     own_threads = torch.get_num_threads()
     torch.set_num_threads(thread_budget().torch)  # as emavfi interpolate does
     model = make_model(engine, device, scale)
-    model(to_tensor(frames[:1]), to_tensor(frames[1:2]), [0.5])  # warm-up (auto's choice)
+    model(
+        frames_to_tensor(np.stack(frames[:1])), frames_to_tensor(np.stack(frames[1:2])), [0.5]
+    )  # warm-up (auto's choice)
     timed = TimedInterpolator(model)
     out = clip.with_name(f"out_{engine.replace('/', '_')}.mp4")
     options = VideoOptions(factor=1, progress=False, scene_detect=True, overwrite=True)
@@ -132,7 +136,9 @@ def measure_one(clip: Path, engine: str, device: str, scale: float) -> dict:
     # keeps the thread count it was opened with.
     torch.set_num_threads(own_threads)
     alone_model = make_model(engine, device, scale)
-    alone_model(to_tensor(frames[:1]), to_tensor(frames[1:2]), [0.5])
+    alone_model(
+        frames_to_tensor(np.stack(frames[:1])), frames_to_tensor(np.stack(frames[1:2])), [0.5]
+    )
     alone = model_alone(alone_model, frames, options.batch_size)
     peak_cuda = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {
@@ -151,8 +157,8 @@ def measure_stages(clip: Path) -> dict:
     """Seconds per output frame (2x) of each pipeline step alone, one after the other."""
     from fractions import Fraction
 
+    from emavfi.imageio import frames_to_tensor, tensor_to_frames
     from emavfi.video import reader, writer
-    from emavfi.video.pipeline import from_tensor, to_tensor
     from emavfi.video.scenes import SceneCutDetector, is_duplicate
 
     info = reader.probe(clip)
@@ -169,8 +175,8 @@ def measure_stages(clip: Path) -> dict:
     scenes = time.perf_counter() - started
     started = time.perf_counter()
     for frame0, frame1 in itertools.pairwise(frames):
-        batch = to_tensor([frame0, frame1])
-        from_tensor(batch[:1], np.uint8)
+        batch = frames_to_tensor(np.stack([frame0, frame1]))
+        tensor_to_frames(batch[:1], np.uint8)
     tensors = time.perf_counter() - started
     sink = writer.VideoSink(
         clip.with_name("stages.mp4"),

@@ -9,6 +9,8 @@ the CLI's subcommands) are plug-in points, not edges.
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import emavfi
@@ -114,3 +116,33 @@ def test_models_and_flow_stay_below_engines_and_training():
             assert all(name.startswith(allowed) for name in imports), (module, imports)
         if module.startswith("emavfi.flow"):
             assert imports <= {"emavfi.flow"}, (module, imports)
+
+
+def _missing_names(path: Path) -> list[str]:
+    """``from emavfi... import NAME`` lines of ``path`` whose NAME the module does not have."""
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("emavfi"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                submodule = hasattr(module, "__path__") and importlib.util.find_spec(name)
+                if not hasattr(module, alias.name) and not submodule:
+                    missing.append(name)
+    return missing
+
+
+def test_scripts_and_benchmarks_import_what_exists():
+    """The tools outside the package (not run by the suite) still match its names."""
+    root = PACKAGE.parents[1]
+    tools = [*root.glob("benchmarks/*.py"), *root.glob("scripts/*.py"), *root.glob("*.py")]
+    assert len(tools) >= 8
+    assert {str(path.relative_to(root)): _missing_names(path) for path in tools} == {
+        str(path.relative_to(root)): [] for path in tools
+    }
+
+
+def test_a_stale_import_is_found(tmp_path):
+    stale = tmp_path / "stale.py"
+    stale.write_text("from emavfi.imageio import frames_to_tensor, to_tensor\n")
+    assert _missing_names(stale) == ["emavfi.imageio.to_tensor"]

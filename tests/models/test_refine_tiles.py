@@ -133,3 +133,22 @@ def test_the_last_timestep_frees_the_pairs_dis_flows():
         assert features.dis_pairs is None
         assert float((first - model(img0, img1, 0.3)).abs().max()) < 1e-6
         assert float((second - model(img0, img1, 0.7)).abs().max()) < 1e-6
+
+
+def test_tiles_are_twice_as_large_under_16_bit_autocast(monkeypatch):
+    """The same memory per tile: twice the pixels at two bytes a value (4K: 6 tiles, not 12)."""
+    model, img0, img1 = _model_and_pair()
+    model.refine_tile_pixels = 100_000  # 256 x 416 = 106,496: tiled
+    monkeypatch.setattr(net, "REFINE_CORE_PIXELS", CORE_PIXELS)
+    counts = []
+
+    def counted(*args):
+        counts.append(len(refine.tiles(*args)))
+        return refine.tiles(*args)
+
+    monkeypatch.setattr(net, "tiles", counted)
+    with torch.no_grad():
+        model(img0, img1, 0.5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(img0, img1, 0.5)
+    assert counts == [15, 8]  # cores of 96 x 96, then 128 x 128

@@ -37,9 +37,10 @@ from emavfi.models.ema_vfi.warp import flow_pyramid
 
 FLOW_MULTIPLE = 16  # the motion estimation's own size multiple (1/16-scale features)
 REFINE_MULTIPLE = 32  # the refinement U-Net's (five stride-2 stages)
-# Frames up to 1080p are refined whole; larger ones in tiles of cores of at most about
-# REFINE_CORE_PIXELS (3840x2160: 12 tiles), which keeps a 4K frame within 4 GB of RAM in fp32
-# (README, "4K on a CPU").
+# Frames up to 1080p are refined whole; larger ones in tiles with cores of at most about
+# REFINE_CORE_PIXELS in float32 (3840x2160: 12 tiles) and twice that under 16-bit autocast (6
+# tiles: the same memory), which keeps a 4K frame within 4 GB of RAM (README, "4K on a CPU").
+# Smaller tiles cost time: their margins are refined too.
 REFINE_TILE_PIXELS = 1920 * 1088
 REFINE_CORE_PIXELS = 1024 * 1024
 
@@ -245,7 +246,7 @@ class EMAVFI(nn.Module):
     def _synthesise_in_tiles(self, img0, img1, flow, mask, appearance) -> torch.Tensor:
         """The frame (B, 3, H, W) from the final flow and mask logit, warped, refined and
         blended tile by tile (``refine.tiles``, cores of at most ``refine_tile_pixels`` and
-        ``REFINE_CORE_PIXELS`` pixels).
+        ``REFINE_CORE_PIXELS`` pixels, twice as many under fp16/bf16 autocast).
 
         Each tile's warps and warped context are cut from the whole frame's, so a core is the
         whole frame's result there, to float rounding, without the full-size warped frames and
@@ -253,7 +254,9 @@ class EMAVFI(nn.Module):
         """
         height, width = img0.shape[2:]
         pred = torch.empty_like(img0)
-        core_pixels = min(self.refine_tile_pixels, REFINE_CORE_PIXELS)
+        device = img0.device.type
+        half = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device).itemsize == 2
+        core_pixels = min(self.refine_tile_pixels, REFINE_CORE_PIXELS * (2 if half else 1))
         for rows, cols, core_rows, core_cols in tiles(height, width, core_pixels):
             window = (slice(None), slice(None), rows, cols)
             origin = (rows.start, cols.start)
