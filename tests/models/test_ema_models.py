@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from emavfi.models.contract import backward_warp, resize_flow
+from emavfi.models.ema_vfi import net, refine
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
 from emavfi.models.ema_vfi.warp import downscale_flow, flow_pyramid
 from emavfi.models.registry import create_model, get_spec
@@ -175,3 +176,27 @@ def test_dis_flow_init_starts_from_the_classical_flow():
     assert out.pred.shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="flow_init"):
         create_model("ema-tiny", flow_init="raft")
+
+
+@pytest.mark.parametrize("height, width", [(64, 320), (320, 64)])
+def test_frames_over_the_tile_limit_are_refined_in_tiles_to_the_same_frame(
+    monkeypatch, height, width
+):
+    """The wiring of tiled refinement (its seams, at size: test_refine_tiles.py): a frame of
+    more pixels than ``refine_tile_pixels`` goes through ``refine.tiles``, one of exactly that
+    many does not, and the tiles give the whole frame's output, item by item of the batch."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=2, height=height, width=width)
+    cut = []
+    monkeypatch.setattr(net, "tiles", lambda *args: cut.append(args) or refine.tiles(*args))
+    with torch.no_grad():
+        model.refine_tile_pixels = height * width
+        whole = model(img0, img1, 0.3, return_aux=True)
+        assert cut == []
+        # cores of 64 x 64 with margins of 128: five tiles, the last two not at the frame's corner
+        model.refine_tile_pixels = 64 * 64
+        tiled = model(img0, img1, 0.3)
+    assert cut == [(height, width, 64 * 64)]
+    assert not torch.allclose(whole.pred, whole.merged, atol=1e-2)  # the residual matters
+    assert torch.allclose(tiled, whole.pred, atol=1e-5)
