@@ -191,12 +191,53 @@ def test_frames_over_the_tile_limit_are_refined_in_tiles_to_the_same_frame(
     cut = []
     monkeypatch.setattr(net, "tiles", lambda *args: cut.append(args) or refine.tiles(*args))
     with torch.no_grad():
-        model.refine_tile_pixels = height * width
+        model.refine_tile_pixels = None  # never tiled
         whole = model(img0, img1, 0.3, return_aux=True)
-        assert cut == []
+        model.refine_tile_pixels = height * width
+        assert torch.equal(model(img0, img1, 0.3), whole.pred) and cut == []
         # cores of 64 x 64 with margins of 128: five tiles, the last two not at the frame's corner
         model.refine_tile_pixels = 64 * 64
         tiled = model(img0, img1, 0.3)
     assert cut == [(height, width, 64 * 64)]
     assert not torch.allclose(whole.pred, whole.merged, atol=1e-2)  # the residual matters
     assert torch.allclose(tiled, whole.pred, atol=1e-5)
+
+
+def test_flow_scale_upsamples_the_motion_found_on_the_resized_frames():
+    """``flow_scale=0.5``: flow and mask are what the network finds on the frames resized to
+    half, upsampled to full size (vectors doubled), both aligned on pixel centres."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1, height=128, width=192)
+    small = F.interpolate(torch.cat([img0, img1], 1), size=(64, 96), mode="bilinear")
+    with torch.no_grad():
+        scaled = model(img0, img1, 0.3, return_aux=True, flow_scale=0.5)
+        on_small = model(small[:, :3], small[:, 3:], 0.3, return_aux=True)
+    assert torch.allclose(scaled.flow, resize_flow(on_small.flow, (128, 192)), atol=1e-5)
+    logit = torch.logit(on_small.mask.double())
+    upsampled = F.interpolate(logit, size=(128, 192), mode="bilinear", align_corners=False)
+    assert torch.allclose(scaled.mask.double(), torch.sigmoid(upsampled), atol=1e-5)
+
+
+def test_every_stage_blends_its_two_warped_frames():
+    """Each stage's merged frame mixes the frames warped by that stage's flow, with weights
+    summing to one: it never leaves the range of the two; the last stage's is ``merged``."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=2)
+    with torch.no_grad():
+        out = model(img0, img1, 0.3, return_aux=True)
+    assert len(out.merged_stages) == len(out.flow_stages) == 2
+    assert out.merged_stages[-1] is out.merged
+    for flow, merged in zip(out.flow_stages, out.merged_stages):
+        warped0, warped1 = backward_warp(img0, flow[:, :2]), backward_warp(img1, flow[:, 2:4])
+        assert bool((merged >= torch.minimum(warped0, warped1) - 1e-6).all())
+        assert bool((merged <= torch.maximum(warped0, warped1) + 1e-6).all())
+
+
+def test_the_default_timestep_is_the_middle():
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1)
+    with torch.no_grad():
+        assert torch.equal(model(img0, img1), model(img0, img1, 0.5))
