@@ -6,7 +6,14 @@ from fractions import Fraction
 import pytest
 
 from emavfi.errors import EmavfiError
-from emavfi.video.timeline import OutputFrame, Timeline, frames_between, resolve_mode, select
+from emavfi.video.timeline import (
+    OutputFrame,
+    Timeline,
+    frames_between,
+    parse_time,
+    resolve_mode,
+    select,
+)
 
 
 def test_frame_interval_keeps_every_kth_frame():
@@ -42,3 +49,41 @@ def test_messages_are_exactly_one_plain_line(caplog):
     with caplog.at_level(logging.WARNING, logger="emavfi.video.timeline"):
         resolve_mode(Fraction(48), 2)
     assert caplog.messages == ["both a target fps (48) and a factor (2) were given: the fps wins"]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        (" 90 ", 90),
+        ("2s", 2),
+        ("7.", 7),
+        (".5", Fraction(1, 2)),
+        ("1.25", Fraction(5, 4)),
+        ("1500ms", Fraction(3, 2)),
+        ("250us", Fraction(1, 4000)),
+        ("01:30", 90),
+        ("90:00", 5400),  # minutes past 59 are fine when no hours are given
+        ("1:02:03.25", 3723 + Fraction(1, 4)),
+        ("2:59:59.5", 3 * 3600 - Fraction(1, 2)),
+    ],
+)
+def test_parse_time_reads_ffmpeg_times_exactly(text, seconds):
+    parsed = parse_time(text)
+    assert parsed == seconds and isinstance(parsed, Fraction)
+
+
+@pytest.mark.parametrize(
+    "text, flag, message",
+    [
+        ("1:60:00", "--end", "--end '1:60:00': minutes and seconds go up to 59"),
+        ("1:00:60", "--end", "--end '1:00:60': minutes and seconds go up to 59"),
+        ("00:60", "--start", "--start '00:60': minutes and seconds go up to 59"),
+        ("-1", "--start", "--start '-1' is not a time (e.g. 90, 1.5, 1500ms, 01:30, 1:02:03.25)"),
+        ("1:2:3:4", None, "time '1:2:3:4' is not a time (e.g. 90, 1.5, 1500ms, 01:30, 1:02:03.25)"),
+        ("5m", None, "time '5m' is not a time (e.g. 90, 1.5, 1500ms, 01:30, 1:02:03.25)"),
+    ],
+)
+def test_parse_time_refuses_in_one_line_naming_the_flag(text, flag, message):
+    with pytest.raises(EmavfiError) as info:
+        parse_time(text) if flag is None else parse_time(text, flag)
+    assert str(info.value) == message
