@@ -1,5 +1,7 @@
 """Interpolator: padding, timesteps, batching, channel order, dtype and bad input."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -301,3 +303,53 @@ def test_predictions_are_clamped_to_the_unit_range():
     a = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
     out = Interpolator(Overshoot(1, "RGB"), device="cpu")(a, a, [0.5])[0]
     assert out[0, 0, 0].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_a_graph_backend_is_checked_and_opened_once_with_the_options(monkeypatch):
+    """``--backend onnxruntime``: eligibility asked with the device and scale options, the
+    runner opened at construction (fail before any work) with them and a float32 PyTorch
+    reference to be checked against, then reused by every call."""
+    from emavfi.runtime import backends
+
+    asked, opened = [], []
+
+    class Runner:
+        session = SimpleNamespace(precision="bf16")
+
+        def __init__(self, reference):
+            self.reference = reference
+
+        def __call__(self, img0, img1, times):
+            return [1 - p for p in self.reference(img0, img1, times)]  # not PyTorch's output
+
+    def open_runner(backend, model, reference, *, precision, flow_scale, refine_at_scale):
+        opened.append((backend, model, precision, flow_scale, refine_at_scale))
+        return Runner(reference)
+
+    monkeypatch.setattr(backends, "eligible", lambda *args: asked.append(args) or "")
+    monkeypatch.setattr(backends, "open_runner", open_runner)
+    net = _ScaledRecorder(1, "RGB")
+    interp = Interpolator(
+        net, device="cpu", backend="onnxruntime", precision="bf16", scale=0.5, refine_at_scale=True
+    )
+    assert asked == [(net, torch.device("cpu"), 0.5, True)]
+    assert opened == [("onnxruntime", net, "bf16", 0.5, True)]
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    for _ in range(2):
+        (out,) = interp(a, b, [0.25])
+        assert torch.allclose(out, 1 - (0.75 * a + 0.25 * b))
+    assert (interp.last_backend, interp.last_precision) == ("onnxruntime", "bf16")
+    assert len(opened) == 1 and len(asked) == 1
+    reference = interp._graph_runners["onnxruntime"].reference
+    (direct,) = reference(a, b, [0.25])
+    assert torch.allclose(direct, 0.75 * a + 0.25 * b) and net.autocast[0] is False  # float32
+
+
+def test_a_graph_backend_that_cannot_run_the_model_says_why(monkeypatch):
+    from emavfi.runtime import backends
+
+    monkeypatch.setattr(backends, "eligible", lambda *args: "no graph for this one")
+    monkeypatch.setattr(backends, "open_runner", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(EmavfiError) as info:
+        Interpolator(_Recorder(1, "RGB"), device="cpu", backend="openvino")
+    assert str(info.value) == "backend openvino cannot run fake: no graph for this one"
