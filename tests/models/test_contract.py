@@ -77,10 +77,16 @@ def test_channel_order_reverses_frames_not_flows():
     with pytest.raises(ValueError, match="channel_order"):
         to_channel_order(rgb, "bgr")
     flow, mask = torch.rand(2, 4, 4, 5), torch.rand(2, 1, 4, 5)
-    out = InterpolationOutput(pred=bgr, merged=bgr * 0.5, flow=flow, mask=mask)
+    stages = [bgr * 0.25, bgr * 0.5]
+    out = InterpolationOutput(
+        pred=bgr, merged=stages[-1], flow=flow, mask=mask, merged_stages=stages
+    )
     back = out.to_channel_order("BGR")
-    assert torch.equal(back.pred, rgb) and torch.equal(back.merged_stages[-1], rgb * 0.5)
+    assert torch.equal(back.pred, rgb) and torch.equal(back.merged, rgb * 0.5)
+    assert len(back.merged_stages) == 2
+    assert all(torch.equal(x, y) for x, y in zip(back.merged_stages, [rgb * 0.25, rgb * 0.5]))
     assert back.flow is flow and back.mask is mask and back.flow_stages == [flow]
+    assert out.to_channel_order("RGB") is out  # already RGB: nothing to convert
 
 
 def test_timestep_tensor_and_plane():
