@@ -7,12 +7,15 @@ import pytest
 
 from emavfi.errors import EmavfiError
 from emavfi.video.timeline import (
+    MAX_FACTOR,
+    MAX_FPS,
     OutputFrame,
     Timeline,
     frames_between,
     parse_time,
     resolve_mode,
     select,
+    to_fraction,
 )
 
 
@@ -87,3 +90,25 @@ def test_parse_time_refuses_in_one_line_naming_the_flag(text, flag, message):
     with pytest.raises(EmavfiError) as info:
         parse_time(text) if flag is None else parse_time(text, flag)
     assert str(info.value) == message
+
+
+def test_a_trimmed_span_keeps_its_start_and_not_its_end_in_factor_mode():
+    """``--start 2 --end 10``: input pairs straddling either bound add only the times inside."""
+    timeline = Timeline(Fraction(2), Fraction(10), factor=1)
+    assert list(timeline.times_between(Fraction(0), Fraction(4))) == [2]
+    assert list(timeline.times_between(Fraction(8), Fraction(12))) == [8]
+    assert list(timeline.times_between(Fraction(10), Fraction(12))) == []
+
+
+def test_fps_and_factor_may_reach_their_maximum_and_no_further():
+    assert resolve_mode(MAX_FPS, None) == (MAX_FPS, None)
+    assert resolve_mode(None, MAX_FACTOR) == (None, MAX_FACTOR)
+    with pytest.raises(EmavfiError, match=r"^--fps must be a number above 0 and at most 1e\+09, "):
+        resolve_mode(MAX_FPS + 1, None)
+    with pytest.raises(EmavfiError, match=r"^--factor must be between 0 and 1000000, got 1000001$"):
+        resolve_mode(None, MAX_FACTOR + 1)
+
+
+def test_an_fps_from_a_float_division_is_the_exact_fraction():
+    assert to_fraction(100 / 3) == Fraction(100, 3)  # 33.333333333333336 as a float
+    assert to_fraction(1e-7) == Fraction(1, 10**7)  # below what a millionth can show: kept
