@@ -241,3 +241,26 @@ def test_the_default_timestep_is_the_middle():
     img0, img1 = _frames(batch=1)
     with torch.no_grad():
         assert torch.equal(model(img0, img1), model(img0, img1, 0.5))
+
+
+def test_dis_runs_once_per_pair_whatever_the_number_of_timesteps(monkeypatch):
+    """``flow_init="dis"``: the classical flow of a pair is computed on the first timestep and
+    reused by the next ones, each of which still gets its own flow at t."""
+    from emavfi.flow import dis
+
+    torch.manual_seed(0)
+    model = create_model("ema-tiny", flow_init="dis").eval()
+    img0 = torch.rand(1, 3, 64, 64)
+    img1 = torch.roll(img0, 3, dims=3)
+    with torch.no_grad():
+        fresh = [model(img0, img1, t) for t in (0.25, 0.75)]
+        pairs = []
+        real_pair_flows = dis.batch_pair_flows
+        monkeypatch.setattr(
+            dis, "batch_pair_flows", lambda a, b: pairs.append(a.shape) or real_pair_flows(a, b)
+        )
+        features = model.encode(img0, img1)
+        reused = [model.decode(img0, img1, t, features) for t in (0.25, 0.75)]
+    assert pairs == [img0.shape]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(reused, fresh))
+    assert not torch.allclose(reused[0], reused[1])
