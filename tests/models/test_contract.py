@@ -121,3 +121,14 @@ def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
     assert warped.dtype == torch.float32
     expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
     assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
+
+
+def test_warp_of_a_window_is_that_window_of_the_whole_frames_warp():
+    """``origin``: a tile's flow warps from the whole source, as the whole frame's warp does."""
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, 12, 20, generator=generator)  # not square: rows and columns differ
+    flow = torch.randn(2, 2, 12, 20, generator=generator) * 3
+    window = (slice(None), slice(None), slice(4, 10), slice(7, 18))
+    part = backward_warp(source, flow[window], origin=(4, 7))
+    assert part.shape == (2, 3, 6, 11)
+    assert torch.allclose(part, backward_warp(source, flow)[window], atol=1e-6)
