@@ -264,3 +264,22 @@ def test_dis_runs_once_per_pair_whatever_the_number_of_timesteps(monkeypatch):
     assert pairs == [img0.shape]
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(reused, fresh))
     assert not torch.allclose(reused[0], reused[1])
+
+
+def test_deform_fusion_feeds_the_unet_the_fused_context_of_every_level():
+    """``deform_fusion=True``: the warped context of both frames, the flow pyramid and the mask
+    go through the fusion, and the U-Net refines from what it returns."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny", deform_fusion=True).eval()
+    img0, img1 = _frames(batch=1)
+    fused, unet_inputs = [], []
+    model.fusion.register_forward_hook(lambda module, args, out: fused.append((args, out)))
+    model.unet.register_forward_pre_hook(lambda module, args: unet_inputs.append(args))
+    with torch.no_grad():
+        out = model(img0, img1, 0.5, return_aux=True)
+    (((context0, context1, flows, mask), (fused0, fused1)),) = fused
+    assert len(context0) == len(context1) == len(flows) == len(fused0) == len(fused1) == 5
+    assert [f.shape[2:] for f in flows] == [c.shape[2:] for c in context0]
+    assert torch.equal(flows[0], out.flow) and mask.shape == (1, 1, 64, 96)
+    ((_, unet_context0, unet_context1),) = unet_inputs
+    assert unet_context0 is fused0 and unet_context1 is fused1
