@@ -296,3 +296,20 @@ def test_a_bfloat16_network_runs_on_bfloat16_frames():
         half = model.to(torch.bfloat16)(img0.bfloat16(), img1.bfloat16(), 0.5)
     assert half.dtype == torch.bfloat16
     assert (half.float() - full).abs().mean() < 0.01  # measured: 0.002
+
+
+def test_motion_is_estimated_at_a_multiple_of_16_and_refined_at_one_of_32():
+    """``flow_scale=0.5`` on 96 x 160 frames: the motion at the nearest multiple of 16 (48 x 80,
+    the flow heads' own multiple); with ``refine_at_scale`` the U-Net's multiple, 32, rules."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny").eval()
+    img0, img1 = _frames(batch=1, height=96, width=160)
+    sizes = []
+    model.feature_bone.register_forward_pre_hook(
+        lambda _, args: sizes.append(tuple(args[0].shape[2:]))
+    )
+    model.unet.register_forward_pre_hook(lambda _, args: sizes.append(("unet", *args[0].shape[2:])))
+    with torch.no_grad():
+        model(img0, img1, 0.5, flow_scale=0.5)
+        model(img0, img1, 0.5, flow_scale=0.5, refine_at_scale=True)
+    assert sizes == [(48, 80), (96, 160), ("unet", 96, 160), (64, 64), ("unet", 64, 64)]
