@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from emavfi.errors import EmavfiError
 from emavfi.models.contract import backward_warp, resize_flow
 from emavfi.models.ema_vfi import net, refine
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
@@ -313,3 +314,18 @@ def test_motion_is_estimated_at_a_multiple_of_16_and_refined_at_one_of_32():
         model(img0, img1, 0.5, flow_scale=0.5)
         model(img0, img1, 0.5, flow_scale=0.5, refine_at_scale=True)
     assert sizes == [(48, 80), (96, 160), ("unet", 96, 160), (64, 64), ("unet", 64, 64)]
+
+
+@pytest.mark.parametrize(
+    "width, depths, message",
+    [
+        (6, [1, 1, 1, 2, 2], "EMA-VFI width must be a multiple of 4 (>= 4), not 6"),
+        (0, [1, 1, 1, 2, 2], "EMA-VFI width must be a multiple of 4 (>= 4), not 0"),
+        (4, [1, 1, 1, 2], "EMA-VFI depths must be five positive numbers, not [1, 1, 1, 2]"),
+        (4, [1, 1, 0, 2, 2], "EMA-VFI depths must be five positive numbers, not [1, 1, 0, 2, 2]"),
+    ],
+)
+def test_widths_and_depths_that_build_no_network_are_refused_in_one_line(width, depths, message):
+    with pytest.raises(EmavfiError) as info:
+        net.arch_dims(width, depths)
+    assert str(info.value) == message
