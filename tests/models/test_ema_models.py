@@ -323,9 +323,21 @@ def test_motion_is_estimated_at_a_multiple_of_16_and_refined_at_one_of_32():
         (0, [1, 1, 1, 2, 2], "EMA-VFI width must be a multiple of 4 (>= 4), not 0"),
         (4, [1, 1, 1, 2], "EMA-VFI depths must be five positive numbers, not [1, 1, 1, 2]"),
         (4, [1, 1, 0, 2, 2], "EMA-VFI depths must be five positive numbers, not [1, 1, 0, 2, 2]"),
+        # 96 // 5 = 19 motion channels at stage 4 do not split into 3 heads (stage 5's 96 into 6 do)
+        (12, [1, 1, 1, 5, 2], "EMA-VFI width 12 and depths [1, 1, 1, 5, 2] give unusable heads"),
     ],
 )
 def test_widths_and_depths_that_build_no_network_are_refused_in_one_line(width, depths, message):
     with pytest.raises(EmavfiError) as info:
         net.arch_dims(width, depths)
     assert str(info.value) == message
+
+
+def test_arch_dims_follow_the_published_model_config():
+    """The published ``init_model_config(F, W, depth)``: embed dims F x 2**i, motion dims
+    8F / depth[3] and 16F / depth[4] (the two attention stages, told apart here), heads F/4, F/2."""
+    assert net.arch_dims(8, [2, 2, 2, 1, 4]) == {
+        "embed_dims": [8, 16, 32, 64, 128],
+        "motion_dims": [0, 0, 0, 64, 32],
+        "num_heads": [2, 4],
+    }
