@@ -341,3 +341,5 @@ def test_arch_dims_follow_the_published_model_config():
         "motion_dims": [0, 0, 0, 64, 32],
         "num_heads": [2, 4],
     }
+    # 3 motion channels at stage 4 fit its 3 heads (not stage 5's 6): a usable network
+    assert net.arch_dims(12, [1, 1, 1, 32, 2])["motion_dims"] == [0, 0, 0, 3, 96]
