@@ -343,3 +343,9 @@ def test_arch_dims_follow_the_published_model_config():
     }
     # 3 motion channels at stage 4 fit its 3 heads (not stage 5's 6): a usable network
     assert net.arch_dims(12, [1, 1, 1, 32, 2])["motion_dims"] == [0, 0, 0, 3, 96]
+
+
+def test_a_new_network_refines_frames_above_1080p_in_tiles():
+    """Tiling is on by default (the README's 4K within 4 GB): 1080p whole, anything larger tiled."""
+    limit = _tiny("ema-tiny").refine_tile_pixels
+    assert limit is not None and 1920 * 1080 <= limit < 2560 * 1440
