@@ -349,3 +349,12 @@ def test_a_new_network_refines_frames_above_1080p_in_tiles():
     """Tiling is on by default (the README's 4K within 4 GB): 1080p whole, anything larger tiled."""
     limit = _tiny("ema-tiny").refine_tile_pixels
     assert limit is not None and 1920 * 1080 <= limit < 2560 * 1440
+
+
+def test_linear_layers_start_from_the_published_initialisation():
+    """Truncated normal weights of std 0.02 and zero biases (training from scratch starts here)."""
+    torch.manual_seed(0)
+    linears = [m for m in _tiny("ema-tiny").modules() if isinstance(m, torch.nn.Linear)]
+    weights = torch.cat([m.weight.detach().flatten() for m in linears])
+    assert len(linears) > 4 and 0.015 < float(weights.std()) < 0.025
+    assert all(m.bias is None or not m.bias.any() for m in linears)
