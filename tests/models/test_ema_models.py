@@ -358,3 +358,10 @@ def test_linear_layers_start_from_the_published_initialisation():
     weights = torch.cat([m.weight.detach().flatten() for m in linears])
     assert len(linears) > 4 and 0.015 < float(weights.std()) < 0.025
     assert all(m.bias is None or not m.bias.any() for m in linears)
+
+
+def test_the_default_arguments_build_the_published_base_network():
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        default = net.EMAVFI().state_dict()
+        base = create_model("ema-base").state_dict()
+    assert {k: v.shape for k, v in default.items()} == {k: v.shape for k, v in base.items()}
