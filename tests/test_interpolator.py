@@ -1,5 +1,8 @@
 """Interpolator: padding, timesteps, batching, channel order, dtype and bad input."""
 
+import math
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -225,11 +228,11 @@ def test_padding_follows_the_flow_scale(size, scale, takes_scale, padded):
 )
 def test_precision_sets_autocast(precision, expected):
     net = _ScaledRecorder(1, "RGB")
-    Interpolator(net, device="cpu", precision=precision)(
-        torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), [0.5]
-    )
+    interp = Interpolator(net, device="cpu", precision=precision)
+    interp(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), [0.5])
     enabled, dtype = net.autocast
     assert enabled == expected[0] and (dtype == expected[1] or not enabled)
+    assert (interp.last_backend, interp.last_precision) == ("torch", precision)
 
 
 def test_bgr_models_get_both_frames_in_bgr():
@@ -317,3 +320,104 @@ def test_predictions_are_clamped_to_the_unit_range():
     a = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
     out = Interpolator(Overshoot(1, "RGB"), device="cpu")(a, a, [0.5])[0]
     assert out[0, 0, 0].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_a_graph_backend_is_checked_and_opened_once_with_the_options(monkeypatch):
+    """``--backend onnxruntime``: eligibility asked with the device and scale options, the
+    runner opened at construction (fail before any work) with them and a float32 PyTorch
+    reference to be checked against, then reused by every call."""
+    from emavfi.runtime import backends
+
+    asked, opened = [], []
+
+    class Runner:
+        session = SimpleNamespace(precision="bf16")
+
+        def __init__(self, reference):
+            self.reference = reference
+
+        def __call__(self, img0, img1, times):
+            return [1 - p for p in self.reference(img0, img1, times)]  # not PyTorch's output
+
+    def open_runner(backend, model, reference, *, precision, flow_scale, refine_at_scale):
+        opened.append((backend, model, precision, flow_scale, refine_at_scale))
+        return Runner(reference)
+
+    monkeypatch.setattr(backends, "eligible", lambda *args: asked.append(args) or "")
+    monkeypatch.setattr(backends, "open_runner", open_runner)
+    net = _ScaledRecorder(1, "RGB")
+    interp = Interpolator(
+        net, device="cpu", backend="onnxruntime", precision="bf16", scale=0.5, refine_at_scale=True
+    )
+    assert asked == [(net, torch.device("cpu"), 0.5, True)]
+    assert opened == [("onnxruntime", net, "bf16", 0.5, True)]
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    for _ in range(2):
+        (out,) = interp(a, b, [0.25])
+        assert torch.allclose(out, 1 - (0.75 * a + 0.25 * b))
+    assert (interp.last_backend, interp.last_precision) == ("onnxruntime", "bf16")
+    assert len(opened) == 1 and len(asked) == 1
+    reference = interp._graph_runners["onnxruntime"].reference
+    (direct,) = reference(a, b, [0.25])
+    assert torch.allclose(direct, 0.75 * a + 0.25 * b) and net.autocast[0] is False  # float32
+
+
+def test_a_graph_backend_that_cannot_run_the_model_says_why(monkeypatch):
+    from emavfi.runtime import backends
+
+    monkeypatch.setattr(backends, "eligible", lambda *args: "no graph for this one")
+    monkeypatch.setattr(backends, "open_runner", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(EmavfiError) as info:
+        Interpolator(_Recorder(1, "RGB"), device="cpu", backend="openvino")
+    assert str(info.value) == "backend openvino cannot run fake: no graph for this one"
+
+
+def test_auto_times_the_graph_backends_once_per_size_on_large_frames(monkeypatch):
+    """``backend="auto"``: frames of at least ``AUTO_MIN_PIXELS`` run on the fastest of PyTorch
+    and the installed graph backends, timed once per padded size and number of timesteps;
+    smaller frames, and frames a model would refine in tiles, stay on PyTorch untimed."""
+    from emavfi.runtime import backends
+
+    timed = []
+
+    def choose(candidates, description, img0, img1, times):
+        timed.append((sorted(candidates), description, img0, img1, times))
+        return "openvino"
+
+    class Runner:
+        session = SimpleNamespace(precision="fp32")
+
+        def __call__(self, img0, img1, times):
+            return [torch.full_like(img0, t) for t in times]  # not PyTorch's output
+
+    monkeypatch.setattr(backends, "installed", lambda name: name == "openvino")
+    monkeypatch.setattr(backends, "eligible", lambda *args: "")
+    monkeypatch.setattr(backends, "open_runner", lambda *args, **kwargs: Runner())
+    monkeypatch.setattr(backends, "weights_key", lambda model: "w")
+    monkeypatch.setattr(backends, "choose", choose)
+    net = _Recorder(1, "RGB")
+    interp = Interpolator(net, device="cpu", precision="fp32")
+    small = torch.rand(1, 3, 8, 8)
+    interp(small, small, [0.5])
+    assert interp.last_backend == "torch" and timed == []
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    a, b = torch.rand(1, 3, side, side), torch.rand(1, 3, side, side)
+    for _ in range(2):
+        (out,) = interp(a, b, [0.25])
+        assert interp.last_backend == "openvino" and torch.equal(out, torch.full_like(a, 0.25))
+    ((names, description, img0, img1, times),) = timed  # once for both calls
+    assert names == ["openvino", "torch"] and times == [0.25]
+    assert torch.equal(img0, a) and torch.equal(img1, b)
+    assert description == {
+        "model": "fake",
+        "weights": "w",
+        "size": [side, side],
+        "timesteps": 1,
+        "precision": ["fp32", "fp32"],
+        "scale": 1.0,
+        "refine_at_scale": False,
+    }
+    net.refine_tile_pixels = side * side - 1  # PyTorch would tile: its memory stays bounded
+    interp = Interpolator(net, device="cpu", precision="fp32")
+    interp(a, b, [0.25])
+    assert interp.last_backend == "torch" and len(timed) == 1

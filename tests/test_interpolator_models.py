@@ -287,3 +287,18 @@ def test_fast_on_a_model_without_refinement_only_sets_the_scale(caplog):
         Interpolator(_FlowScaled(), device="cpu", scale=0.5)  # --fast not asked for
         Interpolator(_Blend(), device="cpu", refine_at_scale=True)  # no flow scale at all
     assert "refines nothing" not in caplog.text
+
+
+def test_scale_without_fast_refines_ema_vfi_at_full_size():
+    """``--scale 0.5`` alone estimates motion at half size and refines at full size (the
+    published ``hr_inference``); only ``--fast`` (refine_at_scale) moves the U-Net too."""
+    torch.manual_seed(0)
+    model = create_model("ema-tiny").eval()
+    refined = []
+    model.unet.register_forward_pre_hook(lambda _, args: refined.append(args[0].shape[2:]))
+    a, b = torch.rand(1, 3, 128, 192), torch.rand(1, 3, 128, 192)
+    Interpolator(model, device="cpu", scale=0.5, precision="fp32")(a, b, [0.5])
+    Interpolator(model, device="cpu", scale=0.5, refine_at_scale=True, precision="fp32")(
+        a, b, [0.5]
+    )
+    assert refined == [(128, 192), (64, 96)]

@@ -163,6 +163,13 @@ def test_laplacian_variance_of_one_bright_pixel_is_analytic():
     assert metrics.laplacian_variance(image) == pytest.approx(20 * 100**2 / (20 * 30))
 
 
+@pytest.mark.parametrize("shape", [(20, 30), (20, 30, 4), (20, 30, 1)])
+def test_laplacian_variance_needs_an_rgb_frame(shape):
+    with pytest.raises(EmavfiError) as info:
+        metrics.laplacian_variance(np.zeros(shape, np.uint8))
+    assert str(info.value) == f"expected an HxWx3 RGB frame, got shape {shape}"
+
+
 def test_sharpness_ratio_is_one_for_a_copy_and_lower_for_a_blurred_output():
     import cv2
 

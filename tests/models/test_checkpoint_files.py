@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 
 from emavfi.errors import EmavfiError
-from emavfi.models import checkpoints
+from emavfi.models import checkpoints, registry
 from emavfi.models.checkpoints import (
     check_arch,
     convert_published,
@@ -19,6 +19,7 @@ from emavfi.models.checkpoints import (
     save_checkpoint,
 )
 from emavfi.models.registry import create_model, get_spec
+from tests.shared_paths import FIXTURES
 
 
 def test_half_stores_float16_and_loads_back_as_float32(tmp_path):
@@ -224,3 +225,35 @@ def test_arch_mismatch_says_none_for_the_side_that_fits():
     del arch["width"]
     with pytest.raises(EmavfiError, match=r": missing \['width'\], unknown none$"):
         check_arch("ema-tiny", arch)
+
+
+def test_convert_published_drops_every_entry_that_is_not_a_tensor():
+    """Training scripts save counters and notes beside the weights, before or after them."""
+    tensor = torch.zeros(1)
+    state = {"epoch": 3, "module.a.weight": tensor, "note": "best", "b.bias": tensor, "lr": 0.1}
+    assert convert_published(state) == {"a.weight": tensor, "b.bias": tensor}
+
+
+def test_a_published_file_never_claims_the_packaged_weights(monkeypatch):
+    """Were ema-small packaged one day, a model read from a user's .pkl must not carry the
+    packaged file's name and hash: it holds other weights."""
+    packaged = dataclasses.replace(
+        get_spec("ema-small"), weights="ema_small.safetensors", sha256="0" * 64
+    )
+    monkeypatch.setitem(registry._REGISTRY, "ema-small", packaged)
+    model = load_model(FIXTURES / "tiny_F8.pkl")  # F=8: nearest published size, ema-small
+    assert model.spec.name == "ema-small-like"
+    assert model.spec.weights is None and model.spec.sha256 is None
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_build_error_names_the_file_once(tmp_path, monkeypatch, named):
+    path = tmp_path / "m.safetensors"
+
+    def refusing_builder(name, **arch):
+        raise EmavfiError(f"{path}: width too odd" if named else "width too odd")
+
+    monkeypatch.setattr(checkpoints, "create_model", refusing_builder)
+    with pytest.raises(EmavfiError) as info:
+        checkpoints._build_checked("ema-tiny", get_spec("ema-tiny").arch, {}, path)
+    assert str(info.value) == f"{path}: width too odd"

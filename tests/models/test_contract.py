@@ -77,10 +77,16 @@ def test_channel_order_reverses_frames_not_flows():
     with pytest.raises(ValueError, match="channel_order"):
         to_channel_order(rgb, "bgr")
     flow, mask = torch.rand(2, 4, 4, 5), torch.rand(2, 1, 4, 5)
-    out = InterpolationOutput(pred=bgr, merged=bgr * 0.5, flow=flow, mask=mask)
+    stages = [bgr * 0.25, bgr * 0.5]
+    out = InterpolationOutput(
+        pred=bgr, merged=stages[-1], flow=flow, mask=mask, merged_stages=stages
+    )
     back = out.to_channel_order("BGR")
-    assert torch.equal(back.pred, rgb) and torch.equal(back.merged_stages[-1], rgb * 0.5)
+    assert torch.equal(back.pred, rgb) and torch.equal(back.merged, rgb * 0.5)
+    assert len(back.merged_stages) == 2
+    assert all(torch.equal(x, y) for x, y in zip(back.merged_stages, [rgb * 0.25, rgb * 0.5]))
     assert back.flow is flow and back.mask is mask and back.flow_stages == [flow]
+    assert out.to_channel_order("RGB") is out  # already RGB: nothing to convert
 
 
 def test_timestep_tensor_and_plane():
@@ -115,3 +121,14 @@ def test_warp_moves_pixels_and_keeps_float32_grid_under_autocast():
     assert warped.dtype == torch.float32
     expected = (torch.arange(width) + 0.5).clamp(max=width - 1)
     assert torch.allclose(warped[0, 0, 0], expected, atol=1e-2)
+
+
+def test_warp_of_a_window_is_that_window_of_the_whole_frames_warp():
+    """``origin``: a tile's flow warps from the whole source, as the whole frame's warp does."""
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, 12, 20, generator=generator)  # not square: rows and columns differ
+    flow = torch.randn(2, 2, 12, 20, generator=generator) * 3
+    window = (slice(None), slice(None), slice(4, 10), slice(7, 18))
+    part = backward_warp(source, flow[window], origin=(4, 7))
+    assert part.shape == (2, 3, 6, 11)
+    assert torch.allclose(part, backward_warp(source, flow)[window], atol=1e-6)
