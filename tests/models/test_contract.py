@@ -2,12 +2,15 @@
 
 import pytest
 import torch
+from torch import nn
 
 from emavfi.errors import EmavfiError
+from emavfi.models import contract as contract_module
 from emavfi.models.checkpoints import load_model
 from emavfi.models.contract import (
     InterpolationOutput,
     backward_warp,
+    conv_in_bands,
     resize_flow,
     timestep_plane,
     timestep_tensor,
@@ -132,3 +135,22 @@ def test_warp_of_a_window_is_that_window_of_the_whole_frames_warp():
     part = backward_warp(source, flow[window], origin=(4, 7))
     assert part.shape == (2, 3, 6, 11)
     assert torch.allclose(part, backward_warp(source, flow)[window], atol=1e-6)
+
+
+def test_convolutions_in_bands_equal_the_whole_map(monkeypatch):
+    torch.manual_seed(0)
+    layers = nn.Sequential(nn.Conv2d(5, 6, 3, 1, 1), nn.PReLU(6), nn.Conv2d(6, 4, 3, 1, 1))
+    parts = [torch.rand(2, 3, 50, 24), torch.rand(2, 2, 50, 24)]
+    with torch.no_grad():
+        whole = layers(torch.cat(parts, 1))
+        monkeypatch.setattr(contract_module, "BAND_ABOVE_PIXELS", 0)
+        monkeypatch.setattr(
+            contract_module, "BAND_PIXELS", 24 * 7
+        )  # bands of 7 rows, the last of 1
+        bands = []
+        layers.register_forward_hook(lambda module, args, out: bands.append(out.shape[2]))
+        banded = conv_in_bands(layers, parts, margin=2)
+        assert bands == [9] + [11] * 5 + [10, 3]  # 7 rows and up to 2 more each side
+        assert float((banded - whole).abs().max()) < 1e-6
+        # Cut without the margin, the rows along each cut differ: the check above can fail.
+        assert float((conv_in_bands(layers, parts, margin=0) - whole).abs().max()) > 1e-3

@@ -10,6 +10,7 @@ from emavfi.models.ema_vfi import net, refine
 from emavfi.models.ema_vfi.attention import MotionFormerBlock
 from emavfi.models.ema_vfi.warp import downscale_flow, flow_pyramid
 from emavfi.models.registry import create_model, get_spec
+from emavfi.runtime.backends import sample_pair
 
 TINY = {"width": 4, "depths": [1, 1, 1, 2, 2]}
 
@@ -365,3 +366,24 @@ def test_the_default_arguments_build_the_published_base_network():
         default = net.EMAVFI().state_dict()
         base = create_model("ema-base").state_dict()
     assert {k: v.shape for k, v in default.items()} == {k: v.shape for k, v in base.items()}
+
+
+def test_tiles_are_twice_as_large_under_16_bit_autocast(monkeypatch):
+    """The same memory per tile: twice the pixels at two bytes a value (4K: 6 tiles, not 12)."""
+    torch.manual_seed(0)
+    model = _tiny("ema-cpu").eval()
+    img0, img1 = sample_pair(256, 416)
+    model.refine_tile_pixels = 100_000  # 256 x 416 = 106,496: tiled
+    monkeypatch.setattr(net, "REFINE_CORE_PIXELS", 96 * 96)
+    counts = []
+
+    def counted(*args):
+        counts.append(len(refine.tiles(*args)))
+        return refine.tiles(*args)
+
+    monkeypatch.setattr(net, "tiles", counted)
+    with torch.no_grad():
+        model(img0, img1, 0.5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(img0, img1, 0.5)
+    assert counts == [15, 8]  # cores of 96 x 96, then 128 x 128 (at 2 bytes a value)

@@ -3,7 +3,6 @@ convolutions run in bands of rows (models/contract.conv_in_bands): the same fram
 
 import pytest
 import torch
-from torch import nn
 
 from emavfi.models import contract
 from emavfi.models.ema_vfi import net, refine
@@ -89,23 +88,6 @@ def test_frames_up_to_1080p_are_refined_whole(monkeypatch):
     assert model.refine_tile_pixels >= 1920 * 1088
 
 
-def test_convolutions_in_bands_equal_the_whole_map(monkeypatch):
-    torch.manual_seed(0)
-    layers = nn.Sequential(nn.Conv2d(5, 6, 3, 1, 1), nn.PReLU(6), nn.Conv2d(6, 4, 3, 1, 1))
-    parts = [torch.rand(2, 3, 50, 24), torch.rand(2, 2, 50, 24)]
-    with torch.no_grad():
-        whole = layers(torch.cat(parts, 1))
-        monkeypatch.setattr(contract, "BAND_ABOVE_PIXELS", 0)
-        monkeypatch.setattr(contract, "BAND_PIXELS", 24 * 7)  # bands of 7 rows, the last of 1
-        bands = []
-        layers.register_forward_hook(lambda module, args, out: bands.append(out.shape[2]))
-        banded = contract.conv_in_bands(layers, parts, margin=2)
-        assert bands == [9] + [11] * 5 + [10, 3]  # 7 rows and up to 2 more each side
-        assert float((banded - whole).abs().max()) < 1e-6
-        # Cut without the margin, the rows along each cut differ: the check above can fail.
-        assert float((contract.conv_in_bands(layers, parts, margin=0) - whole).abs().max()) > 1e-3
-
-
 def test_a_frame_through_banded_convolutions_is_the_whole_frames(monkeypatch):
     model, img0, img1 = _model_and_pair()
     with torch.no_grad():
@@ -133,22 +115,3 @@ def test_the_last_timestep_frees_the_pairs_dis_flows():
         assert features.dis_pairs is None
         assert float((first - model(img0, img1, 0.3)).abs().max()) < 1e-6
         assert float((second - model(img0, img1, 0.7)).abs().max()) < 1e-6
-
-
-def test_tiles_are_twice_as_large_under_16_bit_autocast(monkeypatch):
-    """The same memory per tile: twice the pixels at two bytes a value (4K: 6 tiles, not 12)."""
-    model, img0, img1 = _model_and_pair()
-    model.refine_tile_pixels = 100_000  # 256 x 416 = 106,496: tiled
-    monkeypatch.setattr(net, "REFINE_CORE_PIXELS", CORE_PIXELS)
-    counts = []
-
-    def counted(*args):
-        counts.append(len(refine.tiles(*args)))
-        return refine.tiles(*args)
-
-    monkeypatch.setattr(net, "tiles", counted)
-    with torch.no_grad():
-        model(img0, img1, 0.5)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            model(img0, img1, 0.5)
-    assert counts == [15, 8]  # cores of 96 x 96, then 128 x 128
