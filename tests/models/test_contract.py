@@ -154,3 +154,32 @@ def test_convolutions_in_bands_equal_the_whole_map(monkeypatch):
         assert float((banded - whole).abs().max()) < 1e-6
         # Cut without the margin, the rows along each cut differ: the check above can fail.
         assert float((conv_in_bands(layers, parts, margin=0) - whole).abs().max()) > 1e-3
+
+
+def test_small_maps_and_traced_graphs_go_through_whole(monkeypatch):
+    """Bands only above BAND_ABOVE_PIXELS and when a band would not hold every row; a traced
+    graph (ONNX export, dynamic sizes) never bakes bands in."""
+    layers = nn.Conv2d(5, 4, 3, 1, 1).requires_grad_(False)  # traceable as constants
+    parts = [torch.rand(1, 3, 50, 24), torch.rand(1, 2, 50, 24)]
+    calls = []
+    layers.register_forward_hook(lambda module, args, out: calls.append(out.shape[2]))
+
+    def layer_calls(above: int, band: int) -> int:
+        monkeypatch.setattr(contract_module, "BAND_ABOVE_PIXELS", above)
+        monkeypatch.setattr(contract_module, "BAND_PIXELS", band)
+        calls.clear()
+        with torch.no_grad():
+            conv_in_bands(layers, parts, margin=1)
+        return len(calls)
+
+    assert layer_calls(50 * 24, 24 * 7) == 1  # a map of exactly the limit: whole
+    assert layer_calls(50 * 24 - 1, 24 * 7) == 8  # one pixel more: bands of 7 rows
+    assert layer_calls(0, 24 * 50) == 1  # a band of 50 rows holds the whole map
+    assert layer_calls(0, 24 * 49) == 2
+    assert layer_calls(0, 24 * 7) == 8
+    calls.clear()
+    traced = torch.jit.trace(
+        lambda x: conv_in_bands(layers, [x], margin=1), torch.rand(1, 5, 50, 24), check_trace=False
+    )
+    assert [int(rows) for rows in calls] == [50]  # bands of 7 rows are still set
+    assert traced(torch.rand(1, 5, 70, 24)).shape == (1, 4, 70, 24)  # its size stays dynamic
