@@ -183,3 +183,20 @@ def test_small_maps_and_traced_graphs_go_through_whole(monkeypatch):
     )
     assert [int(rows) for rows in calls] == [50]  # bands of 7 rows are still set
     assert traced(torch.rand(1, 5, 70, 24)).shape == (1, 4, 70, 24)  # its size stays dynamic
+
+
+def test_banded_output_keeps_the_layout_and_autocast_dtype(monkeypatch):
+    """The stitched map is what the whole map would be: channels-last stays channels-last (the
+    GPU path), and under bf16 autocast it stays bfloat16."""
+    monkeypatch.setattr(contract_module, "BAND_ABOVE_PIXELS", 0)
+    monkeypatch.setattr(contract_module, "BAND_PIXELS", 24 * 7)
+    layers = nn.Conv2d(3, 4, 3, 1, 1)
+    image = torch.rand(1, 3, 50, 24)
+    with torch.no_grad():
+        assert conv_in_bands(layers, [image], margin=1).is_contiguous()
+        last = image.contiguous(memory_format=torch.channels_last)
+        banded = conv_in_bands(layers.to(memory_format=torch.channels_last), [last], margin=1)
+        assert banded.is_contiguous(memory_format=torch.channels_last)
+        assert not banded.is_contiguous()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert conv_in_bands(layers, [image], margin=1).dtype == torch.bfloat16
