@@ -387,3 +387,18 @@ def test_tiles_are_twice_as_large_under_16_bit_autocast(monkeypatch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             model(img0, img1, 0.5)
     assert counts == [15, 8]  # cores of 96 x 96, then 128 x 128 (at 2 bytes a value)
+
+
+def test_the_last_timestep_frees_the_pairs_dis_flows():
+    """decode(last=True) drops the DIS flows it has used; earlier timesteps keep them."""
+    torch.manual_seed(0)
+    model = _tiny("ema-cpu").eval()
+    img0, img1 = sample_pair(64, 96)
+    with torch.no_grad():
+        features = model.encode(img0, img1)
+        first = model.decode(img0, img1, 0.3, features)
+        assert features.dis_pairs is not None
+        second = model.decode(img0, img1, 0.7, features, last=True)
+        assert features.dis_pairs is None
+        assert float((first - model(img0, img1, 0.3)).abs().max()) < 1e-6
+        assert float((second - model(img0, img1, 0.7)).abs().max()) < 1e-6

@@ -102,16 +102,3 @@ def test_a_frame_through_banded_convolutions_is_the_whole_frames(monkeypatch):
     assert [c is extractor for c in calls].count(True) == 7  # 256 rows in bands of 40
     assert [c is head for c in calls].count(True) == 2  # its map: 128 x 208, bands of 80 rows
     assert float((banded - whole).abs().max()) < 1e-5
-
-
-def test_the_last_timestep_frees_the_pairs_dis_flows():
-    """decode(last=True) drops the DIS flows it has used; earlier timesteps keep them."""
-    model, img0, img1 = _model_and_pair()
-    with torch.no_grad():
-        features = model.encode(img0, img1)
-        first = model.decode(img0, img1, 0.3, features)
-        assert features.dis_pairs is not None
-        second = model.decode(img0, img1, 0.7, features, last=True)
-        assert features.dis_pairs is None
-        assert float((first - model(img0, img1, 0.3)).abs().max()) < 1e-6
-        assert float((second - model(img0, img1, 0.7)).abs().max()) < 1e-6
