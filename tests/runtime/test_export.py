@@ -122,6 +122,16 @@ def test_fp16_ema_is_refused_with_one_line_and_no_file(tmp_path):
     with pytest.raises(EmavfiError, match="float16"):
         export_onnx(_model("ema-tiny"), tmp_path / "e.onnx", fp16=True)
     assert not (tmp_path / "e.onnx").exists()
+    assert not list(tmp_path.iterdir())  # nor a partial file
+
+
+def test_a_failed_export_leaves_the_earlier_file_as_it_was(tmp_path):
+    earlier = tmp_path / "e.onnx"
+    earlier.write_bytes(b"an earlier export")
+    with pytest.raises(EmavfiError, match="float16"):
+        export_onnx(_model("ema-tiny"), earlier, fp16=True)
+    assert earlier.read_bytes() == b"an earlier export"
+    assert [p.name for p in tmp_path.iterdir()] == ["e.onnx"]
 
 
 def test_cli_exports_a_checkpoint_and_checks_it(tmp_path, capsys):

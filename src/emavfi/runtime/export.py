@@ -31,6 +31,7 @@ from torch import nn
 
 from emavfi.errors import EmavfiError
 from emavfi.models.registry import ModelSpec
+from emavfi.tempfiles import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -127,49 +128,53 @@ def export_onnx(
     dynamic = {name: {0: "batch", 2: "height", 3: "width"} for name in [*names, OUTPUT]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The tracer warns about every Python-level branch on a size; those are fixed by design
-    # (flow scale, timestep shape), so the warnings say nothing to the user.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            graph,
-            inputs,
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=names,
-            output_names=[OUTPUT],
-            dynamic_axes=dynamic,
-            do_constant_folding=not fp16,  # folding turns float16 weights into float32
-        )
-    proto = onnx.load(str(path))
-    if fp16:
-        _check_types(proto, spec.name, path)
-    metadata = {
-        "emavfi_model": spec.name,
-        "channel_order": spec.channel_order,
-        "pad_multiple": str(multiple),
-        "flow_scale": f"{flow_scale:g}",
-        "inputs": "input: N x 7 x H x W = img0, img1, timestep plane in [0, 1]"
-        + ("; flow_init: N x 5 x H x W = DIS flow at t (px) and mask logit" if names[1:] else ""),
-        "precision": "fp16" if fp16 else "fp32",
-    }
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(path))
+    with atomic_path(path, suffix=".onnx") as partial:  # no half-written graph, ever
+        # The tracer warns about every Python-level branch on a size; those are fixed by
+        # design (flow scale, timestep shape), so the warnings say nothing to the user.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph,
+                inputs,
+                str(partial),
+                dynamo=False,
+                opset_version=opset,
+                input_names=names,
+                output_names=[OUTPUT],
+                dynamic_axes=dynamic,
+                do_constant_folding=not fp16,  # folding turns float16 weights into float32
+            )
+        proto = onnx.load(str(partial))
+        if fp16:
+            _check_types(proto, spec.name)
+        metadata = {
+            "emavfi_model": spec.name,
+            "channel_order": spec.channel_order,
+            "pad_multiple": str(multiple),
+            "flow_scale": f"{flow_scale:g}",
+            "inputs": "input: N x 7 x H x W = img0, img1, timestep plane in [0, 1]"
+            + (
+                "; flow_init: N x 5 x H x W = DIS flow at t (px) and mask logit"
+                if names[1:]
+                else ""
+            ),
+            "precision": "fp16" if fp16 else "fp32",
+        }
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(partial))
     log.debug("exported %s to %s (opset %d, %s)", spec.name, path, opset, metadata["precision"])
     return path
 
 
-def _check_types(proto, name: str, path: Path) -> None:
-    """EmavfiError (and no file left) if ONNX's strict type inference rejects ``proto``."""
+def _check_types(proto, name: str) -> None:
+    """EmavfiError if ONNX's strict type inference rejects ``proto``."""
     import onnx
 
     try:
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:
-        path.unlink(missing_ok=True)
         first = str(exc).strip().splitlines()[0][:160]
         raise EmavfiError(
             f"{name} does not export to a valid float16 graph ({first}); export float32 and "
