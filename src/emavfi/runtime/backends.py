@@ -37,6 +37,7 @@ from torch import nn
 
 from emavfi.errors import EmavfiError
 from emavfi.runtime.export import DEFAULT_OPSET, FLOW_INIT, INPUT, export_onnx, uses_dis
+from emavfi.tempfiles import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,7 @@ def cached_graph(model: nn.Module, flow_scale: float = 1.0, refine_at_scale: boo
     path = graph_file(model, flow_scale, refine_at_scale, DEFAULT_OPSET)
     if not path.is_file():
         log.info("exporting %s to ONNX once (cached in %s)", model.spec.name, path.parent)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            export_onnx(model, temp, flow_scale=flow_scale, refine_at_scale=refine_at_scale)
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+        export_onnx(model, path, flow_scale=flow_scale, refine_at_scale=refine_at_scale)
     return path
 
 
@@ -187,13 +183,13 @@ def sample_pair(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The packaged sample pair (RGB, 320 x 180) resized to ``height`` x ``width``."""
     from importlib import resources
 
-    from emavfi.imageio import read_image
+    from emavfi.imageio import frames_to_tensor, read_image
 
     assets = resources.files("emavfi") / "assets"
     frames = []
     for name in ("frame0.png", "frame1.png"):
         with resources.as_file(assets / name) as path:
-            image = torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].float() / 255
+            image = frames_to_tensor(read_image(path))[None]
         frames.append(
             torch.nn.functional.interpolate(
                 image, size=(height, width), mode="bilinear", align_corners=False
@@ -312,9 +308,7 @@ def choose(
     known[text] = best
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-        os.replace(temp, path)
-    except OSError as exc:  # a read-only cache only costs the timing next time
+        atomic_write_text(path, json.dumps(known, indent=1))
+    except (OSError, EmavfiError) as exc:  # a read-only cache only costs the timing next time
         log.debug("cannot cache the backend choice: %s", exc)
     return best

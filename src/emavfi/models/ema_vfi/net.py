@@ -117,7 +117,7 @@ class EMAVFI(nn.Module):
         )
         self.unet = RefineUNet(2 * width)
         self.fusion = DeformableFusion(embed) if deform_fusion else None
-        # Frames of more pixels are refined in tiles, cores of about this size (None: never).
+        # Frames of more pixels are synthesised in tiles (None: never; see REFINE_CORE_PIXELS).
         self.refine_tile_pixels: int | None = REFINE_TILE_PIXELS
         self.feature_bone.apply(_init_weights)
         self.unet.apply(_init_weights)
