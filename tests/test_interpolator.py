@@ -1,5 +1,6 @@
 """Interpolator: padding, timesteps, batching, channel order, dtype and bad input."""
 
+import logging
 import math
 from types import SimpleNamespace
 
@@ -421,3 +422,94 @@ def test_auto_times_the_graph_backends_once_per_size_on_large_frames(monkeypatch
     interp = Interpolator(net, device="cpu", precision="fp32")
     interp(a, b, [0.25])
     assert interp.last_backend == "torch" and len(timed) == 1
+
+
+def _auto_backends(monkeypatch, *, eligible="", open_runner=None):
+    """backend="auto" with OpenVINO "installed" as a fake runner; returns the calls made."""
+    from emavfi.runtime import backends
+
+    calls = SimpleNamespace(eligible=[], weights=[], timed=[])
+
+    class Runner:
+        session = SimpleNamespace(precision="fp32")
+
+        def __call__(self, img0, img1, times):
+            return [torch.full_like(img0, t) for t in times]
+
+    def choose(candidates, description, img0, img1, times):
+        outputs = {name: candidate(img0, img1, times) for name, candidate in candidates.items()}
+        calls.timed.append((tuple(img0.shape[2:]), outputs, img0, img1))
+        return "openvino"
+
+    monkeypatch.setattr(backends, "installed", lambda name: name == "openvino")
+    monkeypatch.setattr(backends, "eligible", lambda *a: calls.eligible.append(a) or eligible)
+    monkeypatch.setattr(backends, "open_runner", open_runner or (lambda *a, **k: Runner()))
+    monkeypatch.setattr(backends, "weights_key", lambda model: calls.weights.append(model) or "w")
+    monkeypatch.setattr(backends, "choose", choose)
+    return calls
+
+
+def test_auto_times_each_padded_size_and_counts_pixels_not_the_square_of_the_width(monkeypatch):
+    from emavfi.runtime import backends
+
+    calls = _auto_backends(monkeypatch)
+    net = _ScaledRecorder(1, "RGB")
+    interp = Interpolator(net, device="cpu", precision="bf16", scale=0.5, refine_at_scale=True)
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    wide = torch.rand(1, 3, 8, side)  # wide and short: few pixels, PyTorch untimed
+    interp(wide, wide, [0.5])
+    assert interp.last_backend == "torch" and calls.timed == []
+    for height in (side, side + 8, side):  # same width, two heights: timed once each
+        a, b = torch.rand(1, 3, height, side), torch.rand(1, 3, height, side)
+        (out,) = interp(a, b, [0.25])
+        assert interp.last_backend == "openvino" and torch.equal(out, torch.full_like(a, 0.25))
+    assert [timed[0] for timed in calls.timed] == [(side, side), (side + 8, side)]
+    assert calls.eligible and set(calls.eligible) == {(net, torch.device("cpu"), 0.5, True)}
+    assert calls.weights == [net, net]
+    # the PyTorch candidate timed against the graph is the model at the session's precision
+    _, outputs, img0, img1 = calls.timed[-1]
+    (torch_out,) = outputs["torch"]
+    assert net.autocast == (True, torch.bfloat16) and net.flow_scale == 0.5
+    assert torch.allclose(torch_out.float(), torch.lerp(img0, img1, 0.25), atol=1e-2)
+
+
+def test_auto_keeps_pytorch_where_no_graph_can_run_the_model(monkeypatch, caplog):
+    from emavfi.runtime import backends
+
+    calls = _auto_backends(monkeypatch, eligible="refines in tiles")
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    a = torch.rand(1, 3, side, side)
+    interp = Interpolator(_Recorder(1, "RGB"), device="cpu", precision="fp32")
+    with caplog.at_level(logging.INFO, logger="emavfi"):
+        assert torch.allclose(interp(a, a, [0.5])[0], a, atol=1e-6)
+    assert caplog.messages == []  # no graph tried, so no warning about one
+    assert interp.last_backend == "torch" and calls.timed == [] and len(calls.eligible) == 1
+
+
+def test_auto_uses_a_graph_up_to_the_size_pytorch_would_tile(monkeypatch):
+    from emavfi.runtime import backends
+
+    calls = _auto_backends(monkeypatch)
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    net = _Recorder(1, "RGB")
+    net.refine_tile_pixels = side * side  # exactly one tile: PyTorch would not tile yet
+    a = torch.rand(1, 3, side, side)
+    interp = Interpolator(net, device="cpu", precision="fp32")
+    interp(a, a, [0.5])
+    assert interp.last_backend == "openvino" and len(calls.timed) == 1
+
+
+def test_auto_skips_a_graph_backend_that_fails_to_open_and_says_why(monkeypatch, caplog):
+    from emavfi.runtime import backends
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such operator: GridSample\n(long trace)")
+
+    calls = _auto_backends(monkeypatch, open_runner=broken)
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    a = torch.rand(1, 3, side, side)
+    interp = Interpolator(_Recorder(1, "RGB"), device="cpu", precision="fp32")
+    with caplog.at_level(logging.WARNING, logger="emavfi.interpolator"):
+        assert torch.allclose(interp(a, a, [0.5])[0], a, atol=1e-6)
+    assert caplog.messages == ["backend openvino not used: no such operator: GridSample"]
+    assert interp.last_backend == "torch" and calls.timed == []  # nothing to time it against

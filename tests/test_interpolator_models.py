@@ -203,6 +203,77 @@ def test_options_outside_their_range_are_refused():
         EmavfiError, match=r"precision must be auto, fp32, fp16 or bf16, not 'fp64'"
     ):
         Interpolator("blend", device="cpu", precision="fp64")
+    with pytest.raises(EmavfiError) as info:
+        Interpolator("blend", device="cpu", backend="tensorrt")
+    assert str(info.value) == (
+        "backend must be one of auto, torch, onnxruntime, openvino, not 'tensorrt'"
+    )
+
+
+@pytest.mark.parametrize(
+    "caps, legacy, expected",
+    [
+        ({"avx512_bf16": True, "amx_bf16": False}, False, True),  # e.g. Zen 4, Cooper Lake
+        ({"avx512_bf16": False, "amx_bf16": True}, False, True),
+        ({"avx512_bf16": False, "amx_bf16": False, "avx512": True}, True, False),
+        ({}, True, False),
+        (None, True, True),  # torch < 2.10: no get_capabilities, the older private query
+        (None, False, False),
+        (None, None, False),  # neither: emulated bf16 is slow, so not native
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_capabilities(monkeypatch, caps, legacy, expected):
+    if caps is None:
+        monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
+    else:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps, raising=False)
+    if legacy is None:
+        monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    else:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: legacy, raising=False)
+    assert interpolator.cpu_has_bf16() is expected
+
+
+@pytest.mark.parametrize(
+    "requested, native_bf16, graph_bf16, precision, graph_precision",
+    [
+        ("auto", True, True, "bf16", "bf16"),  # a model measured to keep its quality in bf16
+        ("auto", True, False, "bf16", "fp32"),  # PyTorch's bf16 autocast keeps grids fp32
+        ("auto", False, True, "fp32", "fp32"),
+        ("bf16", False, False, "bf16", "bf16"),  # asked for: every backend gets it
+        ("fp16", True, True, "fp16", "fp16"),
+        ("fp32", True, True, "fp32", "fp32"),
+    ],
+)
+def test_graph_backends_get_bf16_under_auto_only_where_the_model_keeps_its_quality(
+    monkeypatch, requested, native_bf16, graph_bf16, precision, graph_precision
+):
+    monkeypatch.setattr(interpolator, "cpu_has_bf16", lambda: native_bf16)
+    interp = Interpolator(_Blend(graph_bf16=graph_bf16), device="cpu", precision=requested)
+    assert (interp.precision, interp.graph_precision) == (precision, graph_precision)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_graph_backend_asked_of_an_engine_is_logged_and_pytorch_runs(
+    monkeypatch, caplog, backend
+):
+    from emavfi.runtime import backends
+
+    monkeypatch.setattr(backends, "open_runner", lambda *a, **k: pytest.fail("graph opened"))
+    with caplog.at_level(logging.INFO, logger="emavfi.interpolator"):
+        interp = Interpolator("blend", device="cpu", backend=backend)
+    assert caplog.messages == [f"blend is an engine (NumPy/OpenCV): --backend {backend} ignored"]
+    assert interp.backend == "torch" and (interp.last_backend, interp.last_precision) == (
+        None,
+        None,
+    )
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    assert torch.allclose(interp(a, b, [0.5])[0], (a + b) / 2, atol=1e-6)
+    assert (interp.last_backend, interp.last_precision) == ("torch", "fp32")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="emavfi.interpolator"):
+        assert Interpolator("blend", device="cpu", backend="torch").backend == "torch"
+    assert caplog.messages == []
 
 
 # -- batching, scale options -----------------------------------------------------------------
