@@ -373,57 +373,6 @@ def test_a_graph_backend_that_cannot_run_the_model_says_why(monkeypatch):
     assert str(info.value) == "backend openvino cannot run fake: no graph for this one"
 
 
-def test_auto_times_the_graph_backends_once_per_size_on_large_frames(monkeypatch):
-    """``backend="auto"``: frames of at least ``AUTO_MIN_PIXELS`` run on the fastest of PyTorch
-    and the installed graph backends, timed once per padded size and number of timesteps;
-    smaller frames, and frames a model would refine in tiles, stay on PyTorch untimed."""
-    from emavfi.runtime import backends
-
-    timed = []
-
-    def choose(candidates, description, img0, img1, times):
-        timed.append((sorted(candidates), description, img0, img1, times))
-        return "openvino"
-
-    class Runner:
-        session = SimpleNamespace(precision="fp32")
-
-        def __call__(self, img0, img1, times):
-            return [torch.full_like(img0, t) for t in times]  # not PyTorch's output
-
-    monkeypatch.setattr(backends, "installed", lambda name: name == "openvino")
-    monkeypatch.setattr(backends, "eligible", lambda *args: "")
-    monkeypatch.setattr(backends, "open_runner", lambda *args, **kwargs: Runner())
-    monkeypatch.setattr(backends, "weights_key", lambda model: "w")
-    monkeypatch.setattr(backends, "choose", choose)
-    net = _Recorder(1, "RGB")
-    interp = Interpolator(net, device="cpu", precision="fp32")
-    small = torch.rand(1, 3, 8, 8)
-    interp(small, small, [0.5])
-    assert interp.last_backend == "torch" and timed == []
-    side = math.isqrt(backends.AUTO_MIN_PIXELS)
-    a, b = torch.rand(1, 3, side, side), torch.rand(1, 3, side, side)
-    for _ in range(2):
-        (out,) = interp(a, b, [0.25])
-        assert interp.last_backend == "openvino" and torch.equal(out, torch.full_like(a, 0.25))
-    ((names, description, img0, img1, times),) = timed  # once for both calls
-    assert names == ["openvino", "torch"] and times == [0.25]
-    assert torch.equal(img0, a) and torch.equal(img1, b)
-    assert description == {
-        "model": "fake",
-        "weights": "w",
-        "size": [side, side],
-        "timesteps": 1,
-        "precision": ["fp32", "fp32"],
-        "scale": 1.0,
-        "refine_at_scale": False,
-    }
-    net.refine_tile_pixels = side * side - 1  # PyTorch would tile: its memory stays bounded
-    interp = Interpolator(net, device="cpu", precision="fp32")
-    interp(a, b, [0.25])
-    assert interp.last_backend == "torch" and len(timed) == 1
-
-
 def _auto_backends(monkeypatch, *, eligible="", open_runner=None):
     """backend="auto" with OpenVINO "installed" as a fake runner; returns the calls made."""
     from emavfi.runtime import backends
@@ -438,7 +387,9 @@ def _auto_backends(monkeypatch, *, eligible="", open_runner=None):
 
     def choose(candidates, description, img0, img1, times):
         outputs = {name: candidate(img0, img1, times) for name, candidate in candidates.items()}
-        calls.timed.append((tuple(img0.shape[2:]), outputs, img0, img1))
+        calls.timed.append(
+            SimpleNamespace(outputs=outputs, description=description, args=(img0, img1, times))
+        )
         return "openvino"
 
     monkeypatch.setattr(backends, "installed", lambda name: name == "openvino")
@@ -447,6 +398,41 @@ def _auto_backends(monkeypatch, *, eligible="", open_runner=None):
     monkeypatch.setattr(backends, "weights_key", lambda model: calls.weights.append(model) or "w")
     monkeypatch.setattr(backends, "choose", choose)
     return calls
+
+
+def test_auto_times_the_graph_backends_once_per_size_on_large_frames(monkeypatch):
+    """``backend="auto"``: frames of at least ``AUTO_MIN_PIXELS`` run on the fastest of PyTorch
+    and the installed graph backends, timed once per padded size and number of timesteps;
+    smaller frames, and frames a model would refine in tiles, stay on PyTorch untimed."""
+    from emavfi.runtime import backends
+
+    calls = _auto_backends(monkeypatch)
+    net = _Recorder(1, "RGB")
+    interp = Interpolator(net, device="cpu", precision="fp32")
+    small = torch.rand(1, 3, 8, 8)
+    interp(small, small, [0.5])
+    assert interp.last_backend == "torch" and calls.timed == []
+    side = math.isqrt(backends.AUTO_MIN_PIXELS)
+    a, b = torch.rand(1, 3, side, side), torch.rand(1, 3, side, side)
+    for _ in range(2):
+        (out,) = interp(a, b, [0.25])
+        assert interp.last_backend == "openvino" and torch.equal(out, torch.full_like(a, 0.25))
+    (timed,) = calls.timed  # once for both calls
+    assert sorted(timed.outputs) == ["openvino", "torch"] and timed.args[2] == [0.25]
+    assert torch.equal(timed.args[0], a) and torch.equal(timed.args[1], b)
+    assert timed.description == {
+        "model": "fake",
+        "weights": "w",
+        "size": [side, side],
+        "timesteps": 1,
+        "precision": ["fp32", "fp32"],
+        "scale": 1.0,
+        "refine_at_scale": False,
+    }
+    net.refine_tile_pixels = side * side - 1  # PyTorch would tile: its memory stays bounded
+    interp = Interpolator(net, device="cpu", precision="fp32")
+    interp(a, b, [0.25])
+    assert interp.last_backend == "torch" and len(calls.timed) == 1
 
 
 def test_auto_times_each_padded_size_and_counts_pixels_not_the_square_of_the_width(monkeypatch):
@@ -463,12 +449,12 @@ def test_auto_times_each_padded_size_and_counts_pixels_not_the_square_of_the_wid
         a, b = torch.rand(1, 3, height, side), torch.rand(1, 3, height, side)
         (out,) = interp(a, b, [0.25])
         assert interp.last_backend == "openvino" and torch.equal(out, torch.full_like(a, 0.25))
-    assert [timed[0] for timed in calls.timed] == [(side, side), (side + 8, side)]
+    assert [timed.description["size"] for timed in calls.timed] == [[side, side], [side + 8, side]]
     assert calls.eligible and set(calls.eligible) == {(net, torch.device("cpu"), 0.5, True)}
     assert calls.weights == [net, net]
     # the PyTorch candidate timed against the graph is the model at the session's precision
-    _, outputs, img0, img1 = calls.timed[-1]
-    (torch_out,) = outputs["torch"]
+    (torch_out,) = calls.timed[-1].outputs["torch"]
+    img0, img1, _ = calls.timed[-1].args
     assert net.autocast == (True, torch.bfloat16) and net.flow_scale == 0.5
     assert torch.allclose(torch_out.float(), torch.lerp(img0, img1, 0.25), atol=1e-2)
 

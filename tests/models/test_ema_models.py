@@ -1,5 +1,7 @@
 """EMA-VFI at a tiny size: its parts behave as documented (the contract: test_contract.py)."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -359,6 +361,31 @@ def test_linear_layers_start_from_the_published_initialisation():
     weights = torch.cat([m.weight.detach().flatten() for m in linears])
     assert len(linears) > 4 and 0.015 < float(weights.std()) < 0.025
     assert all(m.bias is None or not m.bias.any() for m in linears)
+
+
+def test_convolutions_start_from_the_published_fan_out_initialisation():
+    """Normal weights of std sqrt(2 / fan_out) (fan_out = k*k*out / groups: the depthwise
+    convolutions of the MLPs are 9 wide) and zero biases, in the encoder and the refiner."""
+    torch.manual_seed(0)
+    model = _tiny("ema-tiny")
+    convs = [
+        m
+        for part in (model.feature_bone, model.unet)
+        for m in part.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    depthwise = [m for m in convs if m.groups > 1]
+    assert len(convs) > 20 and depthwise and all(m.bias is not None for m in convs)
+    for group in (convs, depthwise):
+        scaled = torch.cat(
+            [
+                m.weight.detach().flatten()
+                / math.sqrt(2 * m.groups / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels))
+                for m in group
+            ]
+        )
+        assert abs(float(scaled.mean())) < 0.05 and 0.95 < float(scaled.std()) < 1.05
+    assert not any(m.bias.any() for m in convs)
 
 
 def test_the_default_arguments_build_the_published_base_network():
