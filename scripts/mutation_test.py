@@ -7,10 +7,13 @@ on two CPU cores). The modules and the tests that guard them are in pyproject.to
     python scripts/mutation_test.py --report              # the score of the last run only
 
 Prints, per module, how many mutants the tests killed, how many survived or ran no test, and
-the score (killed / all); then every survivor that docs/testing.md does not explain. Exits 1 if
-any module scores under 90% or a survivor is unexplained. ``mutmut show NAME`` prints a mutant's
+the score (killed / all); then every survivor that docs/testing.md does not explain, every entry
+there whose "`old` -> `new`" is not its mutant's change (numbers shift when code is edited), and
+entries of mutants that no longer survive. Exits 1 if any module scores under 90%, or a survivor
+is unexplained or explained as another change. ``mutmut show NAME`` prints a mutant's
 diff, ``mutmut browse`` lets you walk through them; results are kept in ``mutants/``, so a second
-run only retests mutants whose code or tests changed.
+run only retests mutants not yet checked or whose function changed: after writing tests from
+survivors, rerun those survivors by name (``mutmut run NAME ...``).
 """
 
 from __future__ import annotations
@@ -64,22 +67,52 @@ def report(statuses: dict[str, str]) -> int:
             f" {score:6.1%}"
         )
     text = EXPLAINED.read_text(encoding="utf-8") if EXPLAINED.is_file() else ""
-    # an entry is "- `name`: ...: reason"; "not killed yet" marks a known gap, not a reason
-    explained = {
-        match[1]
+    # an entry is "- `name`: `old` -> `new`: reason"; "not killed yet" marks a known gap
+    entries = {
+        match[1]: match[2]
         for match in re.finditer(r"^- `([^`]+)`: (.*)$", text, re.MULTILINE)
         if "not killed yet" not in match[2]
     }
-    unexplained = [
-        name
-        for name, status in sorted(statuses.items())
-        if status not in KILLED | {"skipped"} and name.split("emavfi.", 1)[1] not in explained
+    survivors = [
+        name for name, status in sorted(statuses.items()) if status not in KILLED | {"skipped"}
     ]
+    unexplained = [name for name in survivors if name.split("emavfi.", 1)[1] not in entries]
     if unexplained:
         print(f"\n{len(unexplained)} survivor(s) not explained in {EXPLAINED.relative_to(ROOT)}:")
         for name in unexplained:
             print(f"  {name}: {statuses[name]}")
-    return 1 if failed or unexplained else 0
+    # Mutant numbers follow the code: after an edit, an entry may describe another mutant.
+    misnamed = [
+        name
+        for name in survivors
+        if name not in unexplained and not describes(entries[name.split("emavfi.", 1)[1]], name)
+    ]
+    if misnamed:
+        print(f"\n{len(misnamed)} entry(ies) whose `old` -> `new` is not the mutant's change:")
+        for name in misnamed:
+            print(f"  {name}  (mutmut show {name})")
+    stale = sorted(set(entries) - {name.split("emavfi.", 1)[1] for name in survivors})
+    if stale:
+        print(f"\n{len(stale)} entry(ies) for mutants that no longer survive (remove them):")
+        for name in stale:
+            print(f"  {name}: {statuses.get('emavfi.' + name, 'no such mutant')}")
+    return 1 if failed or unexplained or misnamed else 0
+
+
+def describes(entry: str, name: str) -> bool:
+    """Whether an entry's "`old` -> `new`" is the change ``mutmut show`` prints (whitespace
+    ignored; "..." elides). Entries in other words are taken as they are."""
+    match = re.match(r"`([^`]*)` -> `([^`]*)`:", entry)
+    if not match:
+        return True
+    shown = mutmut("show", name).splitlines()
+    removed = "".join(line[1:] for line in shown if line[:1] == "-" and line[:3] != "---")
+    added = "".join(line[1:] for line in shown if line[:1] == "+" and line[:3] != "+++")
+    for described, actual in ((match[1], removed), (match[2], added)):
+        fragments = re.sub(r"\s+", "", described).split("...")
+        if not all(part in re.sub(r"\s+", "", actual) for part in fragments):
+            return False
+    return True
 
 
 def main() -> int:
