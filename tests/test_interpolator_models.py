@@ -263,10 +263,8 @@ def test_a_graph_backend_asked_of_an_engine_is_logged_and_pytorch_runs(
     with caplog.at_level(logging.INFO, logger="emavfi.interpolator"):
         interp = Interpolator("blend", device="cpu", backend=backend)
     assert caplog.messages == [f"blend is an engine (NumPy/OpenCV): --backend {backend} ignored"]
-    assert interp.backend == "torch" and (interp.last_backend, interp.last_precision) == (
-        None,
-        None,
-    )
+    assert interp.backend == "torch"
+    assert interp.last_backend is None and interp.last_precision is None  # nothing ran yet
     a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
     assert torch.allclose(interp(a, b, [0.5])[0], (a + b) / 2, atol=1e-6)
     assert (interp.last_backend, interp.last_precision) == ("torch", "fp32")
