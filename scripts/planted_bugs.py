@@ -1,0 +1,131 @@
+"""Plant realistic bugs one at a time in a copy of the tree and check that the tests catch each.
+
+    python scripts/planted_bugs.py          # every bug below; exits 1 if one passes the tests
+
+The complement of mutation testing (scripts/mutation_test.py) for code mutmut does not run:
+the training losses and the augmentations. Each bug is one substitution in one file, applied to a
+fresh copy of the committed tree (``git archive HEAD``), whose tests then run against the copy's
+sources. docs/testing.md lists what each bug is caught by.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ["tests/train/test_losses.py", "tests/data/test_augment.py"]
+LOSSES, AUGMENT = "src/emavfi/losses.py", "src/emavfi/data/augment.py"
+# (what the bug is, file, the real line, the bug)
+BUGS = [
+    (
+        "Charbonnier eps not squared",
+        LOSSES,
+        "(pred - target) ** 2 + eps * eps",
+        "(pred - target) ** 2 + eps",
+    ),
+    ("Cr from blue", LOSSES, "cr = 0.5 + (r - y) * 0.713", "cr = 0.5 + (b - y) * 0.713"),
+    (
+        "gradient y differences along x",
+        LOSSES,
+        "dy = torch.diff(pred, n=order, dim=-2) - torch.diff(target, n=order, dim=-2)",
+        "dy = torch.diff(pred, n=order, dim=-1) - torch.diff(target, n=order, dim=-1)",
+    ),
+    ("temporal weights favour far pairs", LOSSES, "gaps.pow(-alpha)", "gaps.pow(alpha)"),
+    (
+        "temporal targets not sorted by time",
+        LOSSES,
+        "    preds, targets = preds.gather(1, index), targets.gather(1, index)\n",
+        "",
+    ),
+    ("Laplacian levels unweighted", LOSSES, "total + (2**level) * (", "total + ("),
+    ("flow stages weighted coarse-heavy", LOSSES, "gamma ** (num_stages - 1 - s)", "gamma**s"),
+    (
+        "flow loss averaged over every pixel",
+        LOSSES,
+        "weight_s.sum().clamp_min(1.0)",
+        "weight_s.numel()",
+    ),
+    ("Gaussian kernel not normalised", LOSSES, "kernel_2d = kernel_2d / kernel_2d.sum()", ""),
+    (
+        "merged stages left out",
+        LOSSES,
+        "lap = lap + 0.5 * laplacian_pyramid_loss(",
+        "lap = lap + 0.0 * laplacian_pyramid_loss(",
+    ),
+    ("mask term not masked", LOSSES, ".abs() * valid\n", ".abs()\n"),
+    (
+        "horizontal flip keeps the flows' x",
+        AUGMENT,
+        '_signs(out["flow"], x=-1.0, y=1.0)',
+        '_signs(out["flow"], x=1.0, y=1.0)',
+    ),
+    (
+        "quarter turn rotates the vectors the wrong way",
+        AUGMENT,
+        "torch.stack([flow[:, 1], -flow[:, 0], flow[:, 3], -flow[:, 2]], dim=1)",
+        "torch.stack([-flow[:, 1], flow[:, 0], -flow[:, 3], flow[:, 2]], dim=1)",
+    ),
+    (
+        "temporal reversal keeps the flow halves",
+        AUGMENT,
+        '"flow": torch.cat([flow[:, 2:4], flow[:, 0:2]], dim=1),',
+        '"flow": flow,',
+    ),
+    (
+        "horizontal flip forgets flow_valid",
+        AUGMENT,
+        "sample[key].flip(-1) for key in",
+        'sample[key].flip(-1) if key != "flow_valid" else sample[key] for key in',
+    ),
+]
+
+
+def caught(copy: Path) -> tuple[bool, str]:
+    """Whether the tests fail on the copy, and the first failing test."""
+    env = {**os.environ, "PYTHONPATH": str(copy / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-p", "no:randomly", "-p", "no:cacheprovider"]
+        + [f"--basetemp={copy.parent / 'pytest'}", *TESTS],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
+    return done.returncode != 0, (failed[0].split(" - ")[0] if failed else "")
+
+
+def main() -> int:
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True)
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "tree"
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(copy, filter="data")
+        if caught(copy)[0]:
+            sys.exit("the tests fail on the unchanged tree: fix them first")
+        for what, path, real, bug in BUGS:
+            source = copy / path
+            text = source.read_text(encoding="utf-8")
+            if text.count(real) != 1:
+                sys.exit(f"{what}: {path} no longer has its line once; update this script")
+            source.write_text(text.replace(real, bug), encoding="utf-8")
+            try:
+                found, test = caught(copy)
+            finally:
+                source.write_text(text, encoding="utf-8")
+            missed += not found
+            print(f"{'caught' if found else 'MISSED'}: {what}  {test}", flush=True)
+    print(f"{len(BUGS) - missed} of {len(BUGS)} planted bugs caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
