@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -85,6 +87,23 @@ def test_rife_teacher_weights_pixels_by_its_error_to_the_ground_truth():
         right["mask_target"][:, 0], mask
     )
     assert torch.equal(right["mask_valid"], right["flow_valid"])
+
+
+def test_rife_teacher_error_is_the_channel_mean_averaged_over_5x5_pixels():
+    """e = 5x5 mean of the channel-mean |teacher frame - ground truth|; w = exp(-e^2 / 2 sigma^2).
+    The ground truth is the teacher's own frame but for one pixel of one channel, 0.6 off."""
+    teacher = _rife_teacher(sigma=0.04)
+    batch = _real_batch()
+    pred, _, _ = teacher._run(batch["img0"], batch["img1"], torch.full((2,), 0.5))
+    targets = pred[:, None].clone()
+    targets[0, 0, 1, 20, 30] += 0.6  # green only
+    weight = teacher.apply(_real_batch(targets=targets))["flow_valid"][:, 0, 0]
+    error = 0.6 / 3 / 25  # the channel mean, then the mean of the 5x5 window around it
+    around = weight[0, 18:23, 28:33]
+    expected = torch.full_like(around, math.exp(-(error**2) / (2 * 0.04**2)))  # 0.980
+    assert torch.allclose(around, expected, atol=1e-5)
+    weight[0, 18:23, 28:33] = 1.0
+    assert torch.allclose(weight, torch.ones_like(weight), atol=1e-6)  # exact elsewhere
 
 
 def test_rife_teacher_pads_to_its_multiple_and_channel_order():
