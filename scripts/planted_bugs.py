@@ -19,8 +19,9 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/train/test_losses.py", "tests/data/test_augment.py"]
+TESTS = ["tests/train/test_losses.py", "tests/data/test_augment.py", "tests/train/test_teacher.py"]
 LOSSES, AUGMENT = "src/emavfi/losses.py", "src/emavfi/data/augment.py"
+TEACHER = "src/emavfi/train/teacher.py"
 # (what the bug is, file, the real line, the bug)
 BUGS = [
     (
@@ -83,6 +84,40 @@ BUGS = [
         "sample[key].flip(-1) for key in",
         'sample[key].flip(-1) if key != "flow_valid" else sample[key] for key in',
     ),
+    ("teacher weight without sigma squared", TEACHER, "(2 * self.sigma**2)", "(2 * self.sigma)"),
+    (
+        "teacher error not averaged over 5x5",
+        TEACHER,
+        "error, 5, stride=1, padding=2, count_include_pad=False",
+        "error, 1, stride=1, padding=0, count_include_pad=False",
+    ),
+    (
+        "teacher error on one channel",
+        TEACHER,
+        "error = (pred - targets[rows, cols]).abs().mean(1, keepdim=True)",
+        "error = (pred - targets[rows, cols]).abs()[:, :1]",
+    ),
+    (
+        "free timesteps keep the error weight",
+        TEACHER,
+        "torch.where(free_map, torch.full_like(weight, self.free_t_weight), weight)",
+        "weight",
+    ),
+    ("free timesteps not written back", TEACHER, 'batch["timesteps"][rows, cols] = timesteps', ""),
+    (
+        "teacher frame left in BGR",
+        TEACHER,
+        "return to_channel_order(output.pred[crop], order),",
+        "return output.pred[crop],",
+    ),
+    ("teacher pads with zeros", TEACHER, 'pad, mode="replicate")', 'pad, mode="constant")'),
+    (
+        "teacher replaces ground-truth flow",
+        TEACHER,
+        'needs = ~batch["flow_valid"].flatten(2).any(2)',
+        'needs = batch["flow_valid"].flatten(2).any(2) | True',
+    ),
+    ("teacher mask never trusted", TEACHER, 'batch["mask_valid"][rows, cols] = weight.to(', "("),
 ]
 
 
