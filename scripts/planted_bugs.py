@@ -1,9 +1,11 @@
 """Plant realistic bugs one at a time in a copy of the tree and check that the tests catch each.
 
     python scripts/planted_bugs.py          # every bug below; exits 1 if one passes the tests
+    python scripts/planted_bugs.py video    # only the bugs in files whose path contains "video"
 
 The complement of mutation testing (scripts/mutation_test.py) for code mutmut does not run:
-the training losses and the augmentations. Each bug is one substitution in one file, applied to a
+the training losses, the augmentations, the distillation teacher and the video pipeline's
+batching, scene cuts and duplicates. Each bug is one substitution in one file, applied to a
 fresh copy of the committed tree (``git archive HEAD``), whose tests then run against the copy's
 sources. docs/testing.md lists what each bug is caught by.
 """
@@ -19,9 +21,17 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/train/test_losses.py", "tests/data/test_augment.py", "tests/train/test_teacher.py"]
 LOSSES, AUGMENT = "src/emavfi/losses.py", "src/emavfi/data/augment.py"
 TEACHER = "src/emavfi/train/teacher.py"
+PIPELINE, SCENES = "src/emavfi/video/pipeline.py", "src/emavfi/video/scenes.py"
+# the tests run against a bug in each file
+TESTS = {
+    LOSSES: ["tests/train/test_losses.py"],
+    AUGMENT: ["tests/data/test_augment.py"],
+    TEACHER: ["tests/train/test_teacher.py"],
+    PIPELINE: ["tests/video"],
+    SCENES: ["tests/video"],
+}
 # (what the bug is, file, the real line, the bug)
 BUGS = [
     (
@@ -118,15 +128,75 @@ BUGS = [
         'needs = batch["flow_valid"].flatten(2).any(2) | True',
     ),
     ("teacher mask never trusted", TEACHER, 'batch["mask_valid"][rows, cols] = weight.to(', "("),
+    (
+        "second frame of a pair taken from the first",
+        PIPELINE,
+        "np.stack([self.jobs[k][0][p[-1]] for k, p in enumerate(pairs)])",
+        "np.stack([self.jobs[k][0][p[0]] for k, p in enumerate(pairs)])",
+    ),
+    (
+        "pairs of other timesteps batched together",
+        PIPELINE,
+        "key != self.key or len(self.jobs) >= self.batch_size",
+        "len(self.jobs) >= self.batch_size",
+    ),
+    (
+        "frames interpolated across a cut",
+        PIPELINE,
+        "index, time, cut=cut)",
+        "index, time, cut=False)",
+    ),
+    (
+        "duplicates compared with themselves",
+        PIPELINE,
+        "is_duplicate(anchor[2], rgb)",
+        "is_duplicate(rgb, rgb)",
+    ),
+    (
+        "output times after the last input frame dropped",
+        PIPELINE,
+        "    intervals.append((previous_time, timeline.end))\n",
+        "",
+    ),
+    (
+        "16-bit frames written as 8-bit",
+        PIPELINE,
+        "depth = self.jobs[0][0][pairs[0][0]].dtype",
+        "depth = np.dtype(np.uint8)",
+    ),
+    (
+        "a chunk one timestep too large",
+        PIPELINE,
+        "len(timesteps) == max_timesteps:",
+        "len(timesteps) == max_timesteps + 1:",
+    ),
+    (
+        "a cut reported before the first frame",
+        SCENES,
+        "return self._count > 1 and bool(cuts)",
+        "return bool(cuts) or self._count == 1",
+    ),
+    (
+        "duplicates judged on the whole frame's mean",
+        SCENES,
+        "size = (max(1, width // 8), max(1, height // 8))",
+        "size = (1, 1)",
+    ),
+    (
+        "16-bit frames not shifted to 8 bits",
+        SCENES,
+        "rgb = (rgb >> 8).astype(np.uint8)",
+        "rgb = rgb.astype(np.uint8)",
+    ),
 ]
 
 
-def caught(copy: Path) -> tuple[bool, str]:
-    """Whether the tests fail on the copy, and the first failing test."""
+def caught(copy: Path, tests: list[str]) -> tuple[bool, str]:
+    """Whether ``tests`` fail on the copy, and the first failing test."""
     env = {**os.environ, "PYTHONPATH": str(copy / "src")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-x", "-p", "no:randomly", "-p", "no:cacheprovider"]
-        + [f"--basetemp={copy.parent / 'pytest'}", *TESTS],
+        + [f"--basetemp={copy.parent / 'pytest'}", *tests],
         cwd=copy,
         env=env,
         capture_output=True,
@@ -138,27 +208,28 @@ def caught(copy: Path) -> tuple[bool, str]:
 
 
 def main() -> int:
+    bugs = [bug for bug in BUGS if not sys.argv[1:] or any(part in bug[1] for part in sys.argv[1:])]
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True)
     missed = 0
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "tree"
         with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
             tar.extractall(copy, filter="data")
-        if caught(copy)[0]:
+        if caught(copy, sorted({t for files in TESTS.values() for t in files}))[0]:
             sys.exit("the tests fail on the unchanged tree: fix them first")
-        for what, path, real, bug in BUGS:
+        for what, path, real, bug in bugs:
             source = copy / path
             text = source.read_text(encoding="utf-8")
             if text.count(real) != 1:
                 sys.exit(f"{what}: {path} no longer has its line once; update this script")
             source.write_text(text.replace(real, bug), encoding="utf-8")
             try:
-                found, test = caught(copy)
+                found, test = caught(copy, TESTS[path])
             finally:
                 source.write_text(text, encoding="utf-8")
             missed += not found
             print(f"{'caught' if found else 'MISSED'}: {what}  {test}", flush=True)
-    print(f"{len(BUGS) - missed} of {len(BUGS)} planted bugs caught")
+    print(f"{len(bugs) - missed} of {len(bugs)} planted bugs caught")
     return 1 if missed else 0
 
 
