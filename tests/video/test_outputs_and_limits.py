@@ -263,3 +263,21 @@ def test_oversized_image_in_a_folder_is_one_line(tmp_path, capsys):
     line = one_error_line(capsys) if run_cli(folder, "-o", tmp_path / "out.mp4") == 2 else ""
     assert "001.png" in line and "pixels" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+def test_frames_made_from_16_bit_inputs_stay_16_bit():
+    """The batcher writes what the model makes at the inputs' depth: the middle of 1000 and 3001
+    (of 65535) is 2000 or 2001 (2000.5 in float32), where 8 bits would give 8 of 255."""
+    from emavfi.video.timeline import OutputFrame
+
+    made = []
+    batcher = pipeline._Batcher(
+        lambda a, b, times: [a * (1 - t) + b * t for t in times], 4, made.append
+    )
+    first = np.full((2, 2, 3), 1000, np.uint16)
+    second = np.full((2, 2, 3), 3001, np.uint16)
+    batcher.add({0: first, 1: second}, [OutputFrame(0, 0, 1, 0.0), OutputFrame(1, 0, 1, 0.5)])
+    batcher.flush()
+    (_, copied), (_, middle) = made
+    assert copied is first and middle.dtype == np.uint16
+    assert np.all(np.abs(middle.astype(int) - 2000) <= 1)
