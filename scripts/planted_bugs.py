@@ -4,10 +4,11 @@
     python scripts/planted_bugs.py video    # only the bugs in files whose path contains "video"
 
 The complement of mutation testing (scripts/mutation_test.py) for code mutmut does not run:
-the training losses, the augmentations, the distillation teacher and the video pipeline's
-batching, scene cuts and duplicates. Each bug is one substitution in one file, applied to a
-fresh copy of the committed tree (``git archive HEAD``), whose tests then run against the copy's
-sources. docs/testing.md lists what each bug is caught by.
+the training losses, the augmentations, the distillation teacher, the video pipeline's
+batching, scene cuts and duplicates, and the writer's copied streams, trims and tags. Each bug
+is one substitution in one file, applied to a fresh copy of the committed tree (``git archive
+HEAD``), whose tests then run against the copy's sources. docs/testing.md lists what each bug is
+caught by.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOSSES, AUGMENT = "src/emavfi/losses.py", "src/emavfi/data/augment.py"
 TEACHER = "src/emavfi/train/teacher.py"
 PIPELINE, SCENES = "src/emavfi/video/pipeline.py", "src/emavfi/video/scenes.py"
+WRITER = "src/emavfi/video/writer.py"
 # the tests run against a bug in each file
 TESTS = {
     LOSSES: ["tests/train/test_losses.py"],
@@ -31,6 +33,7 @@ TESTS = {
     TEACHER: ["tests/train/test_teacher.py"],
     PIPELINE: ["tests/video"],
     SCENES: ["tests/video"],
+    WRITER: ["tests/video"],
 }
 # (what the bug is, file, the real line, the bug)
 BUGS = [
@@ -187,6 +190,43 @@ BUGS = [
         SCENES,
         "rgb = (rgb >> 8).astype(np.uint8)",
         "rgb = rgb.astype(np.uint8)",
+    ),
+    (
+        "audio before a trim's start kept",
+        WRITER,
+        "            if self.copy_from is not None and seconds < self.copy_from:\n                continue\n",
+        "",
+    ),
+    (
+        "copied packets shifted the wrong way",
+        WRITER,
+        "packet.pts = None if packet.pts is None else packet.pts - shift",
+        "packet.pts = None if packet.pts is None else packet.pts + shift",
+    ),
+    (
+        "subtitles not copied",
+        WRITER,
+        "list(self._source.streams.audio) + list(self._source.streams.subtitles)",
+        "list(self._source.streams.audio)",
+    ),
+    ("audio after the last frame dropped", WRITER, "            self._copy_until(None)\n", ""),
+    (
+        "rotation not kept",
+        WRITER,
+        "            stream.set_display_rotation(self.info.rotation)",
+        "            pass",
+    ),
+    (
+        "sample aspect ratio not kept",
+        WRITER,
+        "            stream.codec_context.sample_aspect_ratio = self.info.sample_aspect_ratio",
+        "            pass",
+    ),
+    (
+        "a trimmed output's frames keep the input's times",
+        WRITER,
+        "frame.pts = round((time - self.offset) / self.time_base)",
+        "frame.pts = round(time / self.time_base)",
     ),
 ]
 
