@@ -5,10 +5,10 @@
 
 The complement of mutation testing (scripts/mutation_test.py) for code mutmut does not run:
 the training losses, the augmentations, the distillation teacher, the video pipeline's
-batching, scene cuts and duplicates, and the writer's copied streams, trims and tags. Each bug
-is one substitution in one file, applied to a fresh copy of the committed tree (``git archive
-HEAD``), whose tests then run against the copy's sources. docs/testing.md lists what each bug is
-caught by.
+batching, scene cuts and duplicates, the writer's copied streams, trims and tags, and the
+evaluation runner. Each bug is one substitution in one file, applied to a fresh copy of the
+committed tree (``git archive HEAD``), whose tests then run against the copy's sources.
+docs/testing.md lists what each bug is caught by.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ LOSSES, AUGMENT = "src/emavfi/losses.py", "src/emavfi/data/augment.py"
 TEACHER = "src/emavfi/train/teacher.py"
 PIPELINE, SCENES = "src/emavfi/video/pipeline.py", "src/emavfi/video/scenes.py"
 WRITER = "src/emavfi/video/writer.py"
+RUNNER = "src/emavfi/evaluate/runner.py"
 # the tests run against a bug in each file
 TESTS = {
     LOSSES: ["tests/train/test_losses.py"],
@@ -34,6 +35,7 @@ TESTS = {
     PIPELINE: ["tests/video"],
     SCENES: ["tests/video"],
     WRITER: ["tests/video"],
+    RUNNER: ["tests/evaluate"],
 }
 # (what the bug is, file, the real line, the bug)
 BUGS = [
@@ -227,6 +229,42 @@ BUGS = [
         WRITER,
         "frame.pts = round((time - self.offset) / self.time_base)",
         "frame.pts = round(time / self.time_base)",
+    ),
+    (
+        "overall pools nothing",
+        RUNNER,
+        'group in ("overall", r.dataset)',
+        "group == r.dataset",
+    ),
+    (
+        "sharpness of the ground truth, not the output",
+        RUNNER,
+        "metrics.sharpness_ratio(pred, *inputs)",
+        "metrics.sharpness_ratio(gt, *inputs)",
+    ),
+    (
+        "time per call, not per frame",
+        RUNNER,
+        "(time.perf_counter() - start) / len(times)",
+        "(time.perf_counter() - start)",
+    ),
+    (
+        "predictions scored against other timesteps' truth",
+        RUNNER,
+        "enumerate(zip(targets, preds))",
+        "enumerate(zip(targets, reversed(preds)))",
+    ),
+    (
+        "samples of several targets share a name",
+        RUNNER,
+        "window.name if len(targets) == 1 else",
+        "window.name if len(targets) >= 1 else",
+    ),
+    (
+        "infinite PSNR not capped in the report's ranking",
+        RUNNER,
+        "min(r.psnr, 100.0)",
+        "r.psnr",
     ),
 ]
 
