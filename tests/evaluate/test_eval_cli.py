@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,10 @@ import pytest
 from emavfi import metrics
 from emavfi.cli.main import main
 from emavfi.data.sources import load_frame, open_source
+from emavfi.data.sources.base import FrameWindow
+from emavfi.evaluate import runner
 from emavfi.evaluate.runner import EvalResults, SampleResult, example_samples
+from emavfi.imageio import write_image
 
 
 def test_two_models_side_by_side(tmp_path: Path, triplet_root: Path, middlebury_root: Path, capsys):
@@ -125,8 +129,15 @@ def test_report_shows_the_lowest_psnr_as_worst_and_the_highest_as_best(
 
 
 def test_example_samples_are_each_models_worst_then_the_best_on_average():
-    # m1's worst: b (24) then a (30); m2's worst: c (10) then a (20); best mean: d (60)
-    scores = {"a": (30.0, 20.0), "b": (24.0, 24.0), "c": (math.inf, 10.0), "d": (60.0, 60.0)}
+    # m1's worst: b (24) then a (30); m2's worst: c (10) then a (20); best mean: d (90), then e
+    # (inf and 70: infinity counts as 100, so its mean is 85, not infinite)
+    scores = {
+        "a": (30.0, 20.0),
+        "b": (24.0, 24.0),
+        "c": (math.inf, 10.0),
+        "d": (90.0, 90.0),
+        "e": (math.inf, 70.0),
+    }
     results = EvalResults(
         models=["m1", "m2"],
         suites=[],
@@ -147,7 +158,7 @@ def test_example_samples_are_each_models_worst_then_the_best_on_average():
         ("worst for m1 #2, m2 #2", "a"),
         ("worst for m2 #1", "c"),
     ]
-    assert shown[3:] == [("best on average", "d")]  # never a sample twice
+    assert shown[3:] == [("best on average", "d"), ("best on average", "e")]  # none twice
     assert example_samples(results, "other", 2) == []
     assert example_samples(results, "set", 0) == []
 
@@ -312,3 +323,32 @@ def test_rendered_large_motion_suite_needs_no_data_root(tmp_path: Path, capsys):
         sum(ratios) / 2
     )
     assert "| sharpness |" in (out / "results.md").read_text().splitlines()[0]
+
+
+def test_each_target_of_a_window_is_scored_against_its_own_truth_and_named_by_its_t(
+    tmp_path, monkeypatch
+):
+    """A window with ground truth at t = 0.25, 0.5, 0.75 of a brightness ramp: the blend
+    engine is exact at each t, so each sample (named ``window@t=...``) scores infinite PSNR;
+    scoring a frame against another t's truth would not. Time is per frame made."""
+    paths = {}
+    for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+        paths[t] = tmp_path / f"{t}.png"
+        write_image(paths[t], np.full((16, 16, 3), round(40 + 160 * t), np.uint8))
+    window = FrameWindow(
+        "ramp", (paths[0.0], paths[1.0]), tuple((t, paths[t]) for t in (0.25, 0.5, 0.75))
+    )
+    evaluator = runner.Evaluator(["blend"], device="cpu")
+    clock = iter([10.0, 10.3])  # the timed call takes 0.3 s for 3 frames
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    calls = []
+    interp = evaluator.interpolators["blend"]
+    frames = interp.frames
+    interp.frames = lambda *args: calls.append(args[2]) or frames(*args)
+    results = evaluator.evaluate_window("set", window)
+    assert [r.sample for r in results] == ["ramp@t=0.250", "ramp@t=0.500", "ramp@t=0.750"]
+    assert [r.timestep for r in results] == [0.25, 0.5, 0.75]
+    assert all(math.isinf(r.psnr) for r in results)
+    assert calls == [[0.25], [0.25, 0.5, 0.75]]  # one warm-up frame, then the timed call
+    assert [r.ms_per_frame for r in results] == pytest.approx([100.0] * 3)
+    assert evaluator.sample_windows[("set", "ramp@t=0.750")] == (window, 2)
