@@ -27,6 +27,7 @@ TEACHER = "src/emavfi/train/teacher.py"
 PIPELINE, SCENES = "src/emavfi/video/pipeline.py", "src/emavfi/video/scenes.py"
 WRITER = "src/emavfi/video/writer.py"
 RUNNER = "src/emavfi/evaluate/runner.py"
+WINDOWS, VIDEO_SOURCE = "src/emavfi/data/sources/base.py", "src/emavfi/data/sources/video.py"
 # the tests run against a bug in each file
 TESTS = {
     LOSSES: ["tests/train/test_losses.py"],
@@ -36,6 +37,8 @@ TESTS = {
     SCENES: ["tests/video"],
     WRITER: ["tests/video"],
     RUNNER: ["tests/evaluate"],
+    WINDOWS: ["tests/data"],
+    VIDEO_SOURCE: ["tests/data"],
 }
 # (what the bug is, file, the real line, the bug)
 BUGS = [
@@ -265,6 +268,30 @@ BUGS = [
         RUNNER,
         "min(r.psnr, 100.0)",
         "r.psnr",
+    ),
+    (
+        "the last window of a sequence dropped",
+        WINDOWS,
+        "range(0, len(frames) - gap, stride)",
+        "range(0, len(frames) - gap - 1, stride)",
+    ),
+    (
+        "every target at the first step's t",
+        WINDOWS,
+        "targets = tuple((i / gap, frames[start + i])",
+        "targets = tuple((1 / gap, frames[start + i])",
+    ),
+    (
+        "windows across scene cuts",
+        VIDEO_SOURCE,
+        "bounds = [0, *info.cuts, info.frame_count]",
+        "bounds = [0, info.frame_count]",
+    ),
+    (
+        "a video frame one after the one asked for",
+        VIDEO_SOURCE,
+        "if self.next_index - 1 == index:",
+        "if self.next_index - 2 == index:",
     ),
 ]
 
